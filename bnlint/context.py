@@ -1,0 +1,31 @@
+"""What a rule may consult besides its input: enabled codes, the Keras target, limits."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bnlint.target import KerasTarget
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource caps for hostile input (configurable in [tool.bnlint])."""
+
+    max_json_bytes: int = 256 * 1024 * 1024      # a model config larger than this is refused (BN900)
+    max_member_bytes: int = 4 * 1024 * 1024 * 1024  # an uncompressed .keras member larger than this is refused
+    max_nesting: int = 200                        # nested-model depth
+    max_script_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    # Codes the user enabled (after select/ignore/extend-select); rules and readers use it to
+    # skip work (e.g. BN statistics are only read when BN105/BN106 are enabled).
+    enabled: frozenset[str]
+    # Explicit target from --target-keras or config `target-keras`; None = infer per file
+    # (model: from its keras_version; script: project pins, then imports, then Keras 3).
+    target: KerasTarget | None = None
+    max_moving_variance: float = 1e4
+    limits: Limits = field(default_factory=Limits)
+
+    def wants(self, *codes: str) -> bool:
+        return any(c in self.enabled for c in codes)

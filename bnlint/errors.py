@@ -1,0 +1,22 @@
+"""Exceptions that readers and analyzers raise; the engine turns each into one finding."""
+from __future__ import annotations
+
+
+class BnlintInputError(Exception):
+    """The input could not be read or parsed: reported as BN900 with `reason`."""
+
+    code = "BN900"
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NoKerasConfig(BnlintInputError):
+    """The artifact holds no Keras model config (weights-only, Keras 3 export()): BN901."""
+
+    code = "BN901"
+
+
+class UsageError(Exception):
+    """Bad command line or configuration: exit code 2."""
