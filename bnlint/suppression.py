@@ -57,11 +57,10 @@ def parse_suppressions(text: str) -> Suppressions:
     return found
 
 
-def is_suppressed(suppressions: Suppressions, code: str, *lines: int | None) -> bool:
-    for line in lines:
-        if line is None or line not in suppressions:
-            continue
-        codes = suppressions[line]
-        if codes is None or any(code.startswith(c) for c in codes):
+def is_suppressed(suppressions: dict, code: str, *keys) -> bool:
+    """Is `code` suppressed at any of `keys` (lines, or (cell, line) pairs for notebooks)?"""
+    for key in keys:
+        codes = suppressions.get(key, False)
+        if codes is None or (codes and code in codes):
             return True
     return False

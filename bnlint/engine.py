@@ -1,0 +1,220 @@
+"""Check inputs: dispatch each file to its analyzer, turn failures into BN900, filter by
+selection / per-file-ignores / inline suppressions, fix, and link model findings to the script
+lines that built the model. Files run in parallel with a deterministic output order."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from bnlint import catalogue
+from bnlint.config import Settings
+from bnlint.context import RuleContext
+from bnlint.discovery import Input
+from bnlint.errors import BnlintInputError
+from bnlint.finding import Applicability, Finding, Related, Severity
+from bnlint.fixes import FileChanged, unified_diff, write_atomically
+
+REPORT_URL = "https://github.com/bnlint/bnlint/issues"
+# Model findings that can be traced to the script line that flattened/unfroze the base.
+LINKABLE = {"BN101": ("flattened",), "BN102": ("flattened", "nested"), "BN103": ("unfrozen", "flattened", "nested")}
+MAX_FIX_PASSES = 5
+
+
+@dataclass(frozen=True)
+class Options:
+    fix: bool = False
+    diff: bool = False
+    unsafe_fixes: bool = False
+
+
+@dataclass
+class FileOutcome:
+    input: Input
+    findings: list[Finding] = field(default_factory=list)
+    fixed: int = 0                 # findings removed by applied (or, with --diff, would-be) fixes
+    diff: str = ""
+    model_builds: list = field(default_factory=list)
+    internal_error: bool = False
+
+
+def _bn900(inp: Input, reason: str, line: int = 1, column: int = 1) -> Finding:
+    return Finding("BN900", reason, inp.display, line, column)
+
+
+def _internal_error(inp: Input, exc: BaseException) -> Finding:
+    if os.environ.get("BNLINT_DEBUG"):
+        traceback.print_exc(file=sys.stderr)
+    return _bn900(inp, f"internal error in bnlint while checking this file ({type(exc).__name__}: {exc}); "
+                       f"please report it at {REPORT_URL} with the file (set BNLINT_DEBUG=1 for a traceback)")
+
+
+def context_for(inp: Input, settings: Settings) -> RuleContext:
+    enabled = settings.selection.enabled(catalogue.all_codes())
+    ignored = settings.ignored_for(inp.path)
+    enabled = frozenset(c for c in enabled if not any(c.startswith(p) for p in ignored))
+    target = settings.target
+    if target is None and inp.is_script:
+        from bnlint.pins import target_for_script
+        target = target_for_script(inp.path)
+    return RuleContext(enabled=enabled, target=target, max_moving_variance=settings.max_moving_variance,
+                       limits=settings.limits)
+
+
+def _keep(f: Finding, ctx: RuleContext, suppressions) -> bool:
+    from bnlint.suppression import is_suppressed
+
+    return f.code in ctx.enabled and not is_suppressed(suppressions or {}, f.code, (f.cell, f.line), (f.cell, f.statement_line))
+
+
+def _with_severity(f: Finding) -> Finding:
+    if f.severity is not None:
+        return f
+    rule = catalogue.load().get(f.code)
+    return replace(f, severity=rule.severity if rule else Severity.ERROR)
+
+
+def check_input(inp: Input, settings: Settings, options: Options) -> FileOutcome:
+    """Never raises: every failure becomes a BN900 finding for this file only."""
+    outcome = FileOutcome(inp)
+    try:
+        ctx = context_for(inp, settings)
+        if inp.kind in ("missing", "unsupported", "unreadable"):
+            findings = [_bn900(inp, f"cannot check {inp.display}: {inp.reason}")]
+        elif inp.kind == "model":
+            findings = _check_model(inp, ctx)
+        else:
+            findings = _check_script(inp, ctx, options, outcome)
+        outcome.findings = [_with_severity(f) for f in findings if f.code in ctx.enabled]
+    except Exception as exc:  # an internal error must never lose the run
+        outcome.findings = [_with_severity(_internal_error(inp, exc))]
+        outcome.internal_error = True
+    return outcome
+
+
+def _check_model(inp: Input, ctx: RuleContext) -> list[Finding]:
+    from bnlint.model import analyze_model
+
+    try:
+        return list(analyze_model(inp.path, inp.display, ctx))
+    except BnlintInputError as e:
+        return [Finding(e.code, e.reason, inp.display)]
+    except RecursionError:
+        return [_bn900(inp, "model config is nested too deeply to analyse")]
+    except MemoryError:
+        return [_bn900(inp, "model file is too large to analyse in memory")]
+
+
+def _read(inp: Input) -> bytes:
+    try:
+        with open(inp.path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise BnlintInputError(f"cannot read {inp.display}: {e.strerror or e}") from None
+
+
+def _analyze_script(inp: Input, data: bytes, ctx: RuleContext):
+    """(kept findings, result) for one version of a script's bytes."""
+    from bnlint.script import analyze_script
+
+    if len(data) > ctx.limits.max_script_bytes:
+        raise BnlintInputError(f"script is larger than the {ctx.limits.max_script_bytes} byte limit")
+    try:
+        result = analyze_script(inp.path, inp.display, data, ctx)
+    except RecursionError:
+        raise BnlintInputError("expression nesting is too deep to parse") from None
+    kept = [f for f in result.findings if _keep(f, ctx, result.suppressions)]
+    return kept, result
+
+
+def _applicable(f: Finding, options: Options) -> bool:
+    return f.fix is not None and (f.fix.applicability is Applicability.SAFE or options.unsafe_fixes)
+
+
+def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileOutcome) -> list[Finding]:
+    try:
+        original = _read(inp)
+        findings, result = _analyze_script(inp, original, ctx)
+    except BnlintInputError as e:
+        return [Finding(e.code, e.reason, inp.display)]
+    outcome.model_builds = list(getattr(result, "model_builds", []) or [])
+    if not (options.fix or options.diff):
+        return findings
+
+    from bnlint.script import apply_fixes
+
+    current, before = original, len(findings)
+    for _ in range(MAX_FIX_PASSES):
+        fixable = [f for f in findings if _applicable(f, options)]
+        if not fixable:
+            break
+        candidate = apply_fixes(current, inp.path, fixable)
+        if candidate == current:
+            break
+        try:
+            findings, _ = _analyze_script(inp, candidate, ctx)
+        except BnlintInputError as e:
+            return findings + [_bn900(inp, f"internal error: a fix would produce code that does not parse ({e.reason}); "
+                                            f"file left unchanged, please report it at {REPORT_URL}")]
+        current = candidate
+    if current == original:
+        return findings
+    outcome.fixed = max(0, before - len(findings))
+    if options.diff:
+        outcome.diff = unified_diff(inp.display, original, current)
+        # --diff writes nothing: report what is still there now
+        return _analyze_script(inp, original, ctx)[0]
+    try:
+        write_atomically(inp.path, original, current)
+    except (FileChanged, OSError) as e:
+        outcome.fixed = 0
+        return _analyze_script(inp, original, ctx)[0] + [_bn900(inp, f"fixes not written: {e}")]
+    return findings
+
+
+def _worker(args):
+    return check_input(*args)
+
+
+def run(items: list[tuple[Input, Settings]], options: Options, jobs: int | None = None) -> list[FileOutcome]:
+    """Check every input; in parallel when there are enough files to pay for the workers."""
+    jobs = jobs or int(os.environ.get("BNLINT_JOBS", "0")) or (os.cpu_count() or 1)
+    work = [(inp, settings, options) for inp, settings in items]
+    if jobs > 1 and len(work) >= 8:
+        import multiprocessing
+
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
+            outcomes = list(pool.map(_worker, work, chunksize=max(1, len(work) // (jobs * 8))))
+    else:
+        outcomes = [check_input(*w) for w in work]
+    link_models_to_scripts(outcomes)
+    return outcomes
+
+
+def link_models_to_scripts(outcomes: list[FileOutcome]) -> None:
+    """Point a model finding at the script line that built its base, when exactly one script
+    line in this run built a base of the same architecture (never link when unsure)."""
+    builds = [(o.input.display, b) for o in outcomes for b in o.model_builds]
+    if not builds:
+        return
+    for o in outcomes:
+        if o.input.kind != "model":
+            continue
+        for i, f in enumerate(o.findings):
+            kinds = LINKABLE.get(f.code)
+            archs = {k.split(":", 1)[1] for k in f.link_keys if k.startswith("arch:")}
+            if not kinds or not archs:
+                continue
+            matches = {(path, b.line, b.column, b.end_line, b.end_column, b.cell, b.kind, b.architecture)
+                       for path, b in builds if b.architecture in archs and b.kind in kinds}
+            if len({(m[0], m[1], m[5]) for m in matches}) != 1:
+                continue
+            path, line, column, end_line, end_column, cell, kind, arch = next(iter(matches))
+            where = f"cell {cell}, " if cell else ""
+            related = Related(path, line, column, f"{where}the {arch} base is {kind} here",
+                              end_line=end_line, end_column=end_column)
+            o.findings[i] = replace(f, related=f.related + (related,))
