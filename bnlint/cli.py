@@ -52,7 +52,7 @@ def _rule_parser(name: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"bnlint {name}")
     if name == "rule":
         p.add_argument("code", help="a rule code such as BN102")
-    p.add_argument("--output-format", choices=("text", "json"), default="text")
+    p.add_argument("--output-format", choices=("text", "json", "markdown"), default="text")
     return p
 
 
@@ -79,11 +79,13 @@ def _rules_command(name: str, argv: list[str]) -> int:
             raise UsageError(f"unknown rule {args.code!r} (see `bnlint rules`)")
         if args.output_format == "json":
             _emit(json.dumps(_rule_dict(rule), indent=2) + "\n", None)
-        else:
+        else:  # text and markdown: the rule doc is Markdown either way
             _emit(rule.markdown(), None)
         return EXIT_OK
     if args.output_format == "json":
         _emit(json.dumps([_rule_dict(r) for r in rules.values()], indent=2) + "\n", None)
+    elif args.output_format == "markdown":  # the README rule table
+        _emit(catalogue.markdown_table() + "\n", None)
     else:
         width = max(len(r.name) for r in rules.values())
         lines = [f"{r.code}  {r.name:<{width}}  {r.analyzer:<6}  {r.severity.value:<7}  {r.summary}" for r in rules.values()]

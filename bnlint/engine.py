@@ -80,6 +80,7 @@ def _with_severity(f: Finding) -> Finding:
 def check_input(inp: Input, settings: Settings, options: Options) -> FileOutcome:
     """Never raises: every failure becomes a BN900 finding for this file only."""
     outcome = FileOutcome(inp)
+    ctx = None
     try:
         ctx = context_for(inp, settings)
         if inp.kind in ("missing", "unsupported", "unreadable"):
@@ -88,10 +89,10 @@ def check_input(inp: Input, settings: Settings, options: Options) -> FileOutcome
             findings = _check_model(inp, ctx)
         else:
             findings = _check_script(inp, ctx, options, outcome)
-        outcome.findings = [_with_severity(f) for f in findings if f.code in ctx.enabled]
     except Exception as exc:  # an internal error must never lose the run
-        outcome.findings = [_with_severity(_internal_error(inp, exc))]
+        findings = [_internal_error(inp, exc)]
         outcome.internal_error = True
+    outcome.findings = [_with_severity(f) for f in findings if ctx is None or f.code in ctx.enabled]
     return outcome
 
 
