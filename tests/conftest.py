@@ -39,3 +39,13 @@ def run_bnlint_subprocess(*argv, cwd=None, env=None, timeout=300):
 
 def json_findings(stdout: str):
     return json.loads(stdout)
+
+
+# Fuzz tests: bounded in CI; `HYPOTHESIS_PROFILE=long pytest tests/test_fuzz.py` for a longer local run.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
