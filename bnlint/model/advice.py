@@ -1,0 +1,57 @@
+"""Wording shared by the model rules: per-Keras fix advice, behaviour phrases, name lists."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from bnlint.model.graph import Layer
+from bnlint.target import KerasTarget, Semantics
+
+ISSUE_20285 = "keras-team/keras#20285"
+
+
+def keep_bn_in_inference(target: KerasTarget) -> str:
+    """How to keep BN layers in inference mode during fit(), for the Keras that runs the model."""
+    sem = target.semantics
+    if target.standalone:
+        return ("Standalone Keras: call each BatchNormalization layer with `training=False` when building the "
+                "model (`x = BatchNormalization(name='bn')(x, training=False)`), or use a BN subclass whose "
+                "call() forces `training=False`. `base(x, training=False)` raises TypeError here (Network.call "
+                "has no `training` argument), and `trainable=False` alone does not switch BN to inference mode.")
+    if sem is Semantics.TF1:
+        return ("tf.keras on TF 1.x uses the V1 BatchNormalization, which ignores `trainable` in call(): build "
+                "the model with `x = base(inputs, training=False)` (or call the BN layers with `training=False`).")
+    if sem is Semantics.KERAS3_OLD:
+        return (f"Keras 3 before 3.16 lets fit() override a recorded `training=False` once a layer is trainable "
+                f"({ISSUE_20285}): keep `layer.trainable = False` on every BatchNormalization layer while "
+                "fine-tuning (`for l in base.layers: l.trainable = not isinstance(l, keras.layers.BatchNormalization)`), "
+                "then recompile; or upgrade to Keras >= 3.16.")
+    if sem is Semantics.KERAS3_NEW:
+        return ("Build the model with `x = base(inputs, training=False)` (functional API); Keras >= 3.16 keeps "
+                "the base's BN layers in inference mode after `base.trainable = True`. Or keep "
+                "`trainable = False` on the BatchNormalization layers while fine-tuning.")
+    return ("Build the model with `x = base(inputs, training=False)` (functional API); tf.keras 2 / tf_keras keeps "
+            "the base's BN layers in inference mode after `base.trainable = True`. Or keep `trainable = False` "
+            "on the BatchNormalization layers while fine-tuning, and recompile after changing `trainable`.")
+
+
+def under(target: KerasTarget) -> str:
+    """'under tf.keras in TF 1.x' plus the 2.2.4-tf caveat when the writer is ambiguous."""
+    text = f"under {target.label}"
+    if target.ambiguous:
+        text += (f" (keras_version {target.version} is written by TF 1.13-1.15 and by early TF 2; treated as "
+                 "TF 1.x: set target-keras to settle it)")
+    return text
+
+
+def name_list(layers: Sequence[Layer], limit: int = 3) -> str:
+    names = ", ".join(f"'{layer.path}'" for layer in layers[:limit])
+    rest = len(layers) - limit
+    return f"{names} and {rest} more" if rest > 0 else names
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun.replace('layer', 'layers')}"
+
+
+def scope_of(model: Layer) -> str:
+    return f"nested model '{model.path}'" if model.parent is not None else "the top level of the model"

@@ -1,0 +1,39 @@
+"""What one model rule sees: the graph, the Keras that runs it, BN modes, and finding helpers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable
+
+from bnlint.context import RuleContext
+from bnlint.finding import Finding, Severity
+from bnlint.model.applications import Architecture, identify
+from bnlint.model.graph import Layer, ModelGraph
+from bnlint.model.semantics import BNMode, bn_modes
+from bnlint.target import KerasTarget
+
+
+@dataclass
+class ModelCheck:
+    graph: ModelGraph
+    target: KerasTarget
+    ctx: RuleContext
+    display_path: str
+    _architectures: dict = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def modes(self) -> list[BNMode]:
+        return bn_modes(self.graph, self.target)
+
+    def architecture(self, bn_layers: Iterable[Layer]) -> Architecture | None:
+        """The keras.applications architecture these BN layers come from, when confident."""
+        names = tuple(sorted({layer.name for layer in bn_layers}))
+        if names not in self._architectures:
+            self._architectures[names] = identify(names)
+        return self._architectures[names]
+
+    def finding(self, code: str, message: str, layer: Layer, help: str, *,
+                severity: Severity | None = None, architecture: Architecture | None = None) -> Finding:
+        return Finding(code=code, message=message, path=self.display_path, line=1, column=1,
+                       severity=severity, layer=layer.path, help=help,
+                       link_keys=(f"arch:{architecture.name}",) if architecture else ())

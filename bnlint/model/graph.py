@@ -1,0 +1,188 @@
+"""The format-free model graph every model rule reads.
+
+Readers (bnlint.readers) build it from `.h5`, `.keras` or SavedModel files; rules never see
+which format it came from. Layer paths leave out the outermost model's name, so a BN inside a
+nested base reads `base/conv1_bn` and a flattened one reads `conv1_bn`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from bnlint.target import KerasTarget
+
+# Keras, tf.keras and tf_keras class names of batch normalization layers. A custom subclass
+# keeps its own name, so names ending in "BatchNormalization" count as BN too.
+_BN_CLASS_NAMES = frozenset({"BatchNormalization", "BatchNormalizationV1", "BatchNormalizationV2",
+                             "SyncBatchNormalization"})
+# Well-known subclasses whose call() always normalizes with the moving statistics
+# (keras-frcnn FixedBatchNormalization; "FrozenBatchNormalization" helpers, semantics doc §3).
+_ALWAYS_INFERENCE_BN_CLASS_NAMES = frozenset({"FixedBatchNormalization", "FrozenBatchNormalization"})
+# Layers whose `trainable` says nothing about freezing pretrained weights.
+_WEIGHTLESS_CLASS_NAMES = frozenset({"InputLayer"})
+
+
+@dataclass(frozen=True)
+class CallNode:
+    """One call of a layer inside its model, in one form for Keras 2 lists and Keras 3 dicts."""
+
+    inbound: tuple[str, ...]             # names of the layers (in the same model) feeding this call
+    kwargs: Mapping[str, Any]            # call kwargs as recorded, tensors removed
+
+    @property
+    def training(self) -> Any:
+        """The recorded `training` kwarg; None when the call did not pass one."""
+        return self.kwargs.get("training")
+
+    @property
+    def training_false(self) -> bool:
+        # Keras 2 checks `training in {0, False}`; JSON gives `false` (or 0 from old writers).
+        value = self.training
+        return value is False or (type(value) is int and value == 0)
+
+
+@dataclass(eq=False)
+class Layer:
+    name: str
+    class_name: str
+    config: Mapping[str, Any]
+    # The `trainable` recorded in the file; None when the writer did not record it (a nested
+    # model in standalone Keras 2.2.4, TF 1.x tf.keras and keras 2.6-2.11).
+    trainable: bool | None
+    path: str                            # "base/conv1_bn"; "" for the outermost model
+    parent: "Layer | None" = None
+    nodes: tuple[CallNode, ...] = ()     # calls inside the parent model (none in a Sequential)
+    is_model: bool = False               # a nested Functional / Model / Sequential
+    sequential: bool = False             # this model is a Sequential (its layers have no nodes)
+    children: list["Layer"] = field(default_factory=list)
+    depth: int = 0                       # 0 = outermost model, 1 = its layers, ...
+
+    def __repr__(self) -> str:
+        return f"Layer({self.path or '<root>'!r}, {self.class_name})"
+
+    @property
+    def is_bn(self) -> bool:
+        return (self.class_name in _BN_CLASS_NAMES or self.class_name in _ALWAYS_INFERENCE_BN_CLASS_NAMES
+                or self.class_name.endswith("BatchNormalization"))
+
+    @property
+    def always_inference_bn(self) -> bool:
+        """A BN subclass that forces inference mode itself (keras-resnet `freeze=True`, FixedBatchNormalization)."""
+        return self.is_bn and (self.class_name in _ALWAYS_INFERENCE_BN_CLASS_NAMES
+                               or self.config.get("freeze") is True)
+
+    @property
+    def frozen_flag(self) -> bool:
+        """The file records `trainable: false` on this very layer."""
+        return self.trainable is False
+
+    @property
+    def counts_as_pretrained_weights(self) -> bool:
+        return not self.is_model and self.class_name not in _WEIGHTLESS_CLASS_NAMES
+
+    @property
+    def center(self) -> bool:
+        return self.config.get("center", True) is not False
+
+    @property
+    def scale(self) -> bool:
+        return self.config.get("scale", True) is not False
+
+    def ancestors(self) -> list["Layer"]:
+        """Enclosing models, nearest first, outermost model last."""
+        out, cur = [], self.parent
+        while cur is not None:
+            out.append(cur)
+            cur = cur.parent
+        return out
+
+    def walk(self) -> Iterator["Layer"]:
+        """This layer and everything nested in it, depth-first in config order (no recursion)."""
+        stack = [self]
+        while stack:
+            layer = stack.pop()
+            yield layer
+            stack.extend(reversed(layer.children))
+
+
+@dataclass
+class BNStatistics:
+    """One BN layer's variables (1-D float arrays); gamma/beta are None with scale/center off."""
+
+    moving_mean: Sequence[float]
+    moving_variance: Sequence[float]
+    gamma: Sequence[float] | None = None
+    beta: Sequence[float] | None = None
+
+    @property
+    def channels(self) -> int:
+        return len(self.moving_variance)
+
+    def at_initial_values(self) -> bool:
+        """moving_mean all 0 and moving_variance all 1: the BN never saw a training batch."""
+        return all(v == 0.0 for v in self.moving_mean) and all(v == 1.0 for v in self.moving_variance)
+
+    def affine_moved(self) -> bool:
+        """gamma/beta differ from their initial 1/0: the layer was trained (or loaded pretrained)."""
+        return (self.gamma is not None and any(v != 1.0 for v in self.gamma)) or \
+               (self.beta is not None and any(v != 0.0 for v in self.beta))
+
+    def non_finite(self) -> list[str]:
+        return [name for name, values in (("moving_mean", self.moving_mean), ("moving_variance", self.moving_variance),
+                                          ("gamma", self.gamma), ("beta", self.beta))
+                if values is not None and any(not math.isfinite(v) for v in values)]
+
+    def negative_variance_channels(self) -> int:
+        return sum(1 for v in self.moving_variance if v < 0)
+
+    def channels_above(self, limit: float) -> int:
+        return sum(1 for v in self.moving_variance if math.isfinite(v) and v > limit)
+
+
+@dataclass
+class WeightsSnapshot:
+    """What a reader's weights loader returns: BN variables by layer path, optimizer step count."""
+
+    bn: dict[str, BNStatistics]
+    optimizer_iterations: int | None = None     # None = not recorded / not readable
+
+
+@dataclass(eq=False)
+class ModelGraph:
+    root: Layer
+    format: str                                  # "h5", "keras", "savedmodel" (for messages only)
+    keras_version: str | None
+    writer: KerasTarget | None                   # semantics of the Keras that wrote the file
+    has_training_config: bool = False            # compiled when saved (h5 training_config, compile_config)
+    has_optimizer_state: bool | None = False     # optimizer variables were saved (None: known after weights())
+    # Reads the BN variables on demand: rules that need no statistics never touch the datasets.
+    weights_loader: Callable[["ModelGraph"], WeightsSnapshot] | None = None
+    _weights: WeightsSnapshot | None = field(default=None, repr=False)
+
+    def layers(self) -> Iterator[Layer]:
+        """Every layer below the outermost model, depth-first in config order."""
+        it = self.root.walk()
+        next(it)
+        return it
+
+    def bn_layers(self) -> list[Layer]:
+        return [layer for layer in self.layers() if layer.is_bn]
+
+    def weights(self) -> WeightsSnapshot:
+        """BN statistics, loaded on first use. Raises BnlintInputError for corrupt weights."""
+        if self._weights is None:
+            if self.weights_loader is None:
+                self._weights = WeightsSnapshot(bn={})
+            else:
+                self._weights = self.weights_loader(self)
+        return self._weights
+
+    @property
+    def nested_freeze_recorded(self) -> bool:
+        """Would `base.trainable = False` on a nested model show up in this file?
+
+        tf.keras (TF 1.x and 2.x), tf_keras and Keras 3 propagate it to every inner layer's own
+        `trainable`; standalone Keras neither propagates nor saves it (semantics doc §2.2).
+        """
+        return not (self.writer is not None and self.writer.standalone)

@@ -1,0 +1,34 @@
+"""BN101: frozen BN layers at the top level of a saved model (a flattened pretrained base)."""
+from __future__ import annotations
+
+from bnlint.finding import Finding
+from bnlint.model.advice import count, keep_bn_in_inference, name_list, under
+from bnlint.model.check import ModelCheck
+
+CODE = "BN101"
+NEEDS_WEIGHTS = False
+
+
+def check(model: ModelCheck) -> list[Finding]:
+    # A BN its own call already holds with training=False was deliberately fixed (the standalone
+    # Keras fix for a flattened base); only the others betray a base copied in layer by layer.
+    flattened = [m.layer for m in model.modes
+                 if m.layer.parent is model.graph.root and m.layer.frozen_flag and m.held_by is not m.layer]
+    if not flattened:
+        return []
+    arch = model.architecture(flattened)
+    what = f"a flattened {arch.name}" if arch else "a flattened pretrained base"
+    target = model.target
+    if target.legacy:
+        effect = (f"{under(target)} they still normalize with batch statistics in fit() and with the moving "
+                  "statistics at inference, so evaluate()/predict() disagree with training (BN102)")
+    else:
+        effect = (f"{under(target)} they use their moving statistics only while frozen: unfreeze them to "
+                  "fine-tune and fit() switches them to batch statistics, overwriting the pretrained moving "
+                  "statistics, and no `base(x, training=False)` call exists to hold them")
+    message = (f"{count(len(flattened), 'frozen BN layer')} of {what} stand at the top level of the model "
+               f"({name_list(flattened)}): the base's layers were copied into the model instead of calling the "
+               f"base as one nested model; {effect}")
+    help = ("Call the pretrained base as one nested model instead of rebuilding the model from `base.input` / "
+            "`base.output` or its layers. " + keep_bn_in_inference(target))
+    return [model.finding(CODE, message, flattened[0], help, architecture=arch)]

@@ -1,0 +1,52 @@
+"""BN105: moving statistics still at their initial values in a model that was trained."""
+from __future__ import annotations
+
+from bnlint.finding import Finding
+from bnlint.model.advice import count, name_list
+from bnlint.model.check import ModelCheck
+
+CODE = "BN105"
+NEEDS_WEIGHTS = True
+
+
+def _training_evidence(model: ModelCheck, at_init: set[str]) -> str | None:
+    """Why we believe the model was trained, or None for a fresh, never-trained model.
+
+    A training config alone only says the model was compiled, so it does not count.
+    """
+    weights = model.graph.weights()
+    if weights.optimizer_iterations is not None:
+        if weights.optimizer_iterations > 0:
+            return f"the optimizer state records {weights.optimizer_iterations} training steps"
+    elif model.graph.has_optimizer_state:
+        return "optimizer state was saved"
+    moved = [path for path, stats in weights.bn.items() if path not in at_init]
+    if moved:
+        return f"other BN layers' moving statistics moved (e.g. '{moved[0]}')"
+    affine = [path for path, stats in weights.bn.items() if stats.affine_moved()]
+    if affine:
+        return f"gamma/beta of '{affine[0]}' moved from their initial values"
+    return None
+
+
+def check(model: ModelCheck) -> list[Finding]:
+    weights = model.graph.weights()
+    bn_by_path = {layer.path: layer for layer in model.graph.bn_layers()}
+    stuck = [bn_by_path[path] for path, stats in weights.bn.items()
+             if path in bn_by_path and stats.at_initial_values()]
+    if not stuck:
+        return []
+    evidence = _training_evidence(model, {layer.path for layer in stuck})
+    if evidence is None:
+        return []
+    stuck.sort(key=lambda layer: list(bn_by_path).index(layer.path))
+    frozen = sum(1 for layer in stuck if layer.trainable is False)
+    cause = (" They are frozen, so they never saw data: the base was probably built without its pretrained "
+             "weights (weights=None) or its statistics were reset" if frozen == len(stuck) else "")
+    message = (f"{count(len(stuck), 'BN layer')} ({name_list(stuck)}) still hold the initial moving statistics "
+               f"(mean 0, variance 1) although the model was trained ({evidence}): at inference they normalize "
+               f"with these placeholders instead of the statistics of any data, unlike the batch statistics "
+               f"training used.{cause}")
+    help = ("Load the pretrained weights before freezing (e.g. `weights='imagenet'`), or let the BN layers see "
+            "the training data in training mode before saving; check the model outputs at inference after training.")
+    return [model.finding(CODE, message, stuck[0], help, architecture=model.architecture(stuck))]

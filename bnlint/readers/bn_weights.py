@@ -1,0 +1,53 @@
+"""Turn a BN layer's saved variables into BNStatistics (shared by the h5 and .keras readers)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from bnlint.errors import BnlintInputError
+from bnlint.model.graph import BNStatistics, Layer
+
+# A BN vector longer than this is not a BN layer's channel vector: refuse instead of reading it.
+MAX_CHANNELS = 1 << 22
+_ROLES = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def read_vector(dataset: Any, what: str) -> list[float]:
+    """A 1-D float dataset as a list, refusing huge or non-vector data before reading it."""
+    shape = getattr(dataset, "shape", None)
+    if shape is None:
+        raise BnlintInputError(f"{what} is not a dataset")
+    if len(shape) != 1 or shape[0] > MAX_CHANNELS:
+        raise BnlintInputError(f"{what} has shape {tuple(shape)}, not a BN channel vector")
+    kind = getattr(getattr(dataset, "dtype", None), "kind", None)
+    if kind not in ("f", "i", "u"):
+        raise BnlintInputError(f"{what} holds {getattr(dataset, 'dtype', '?')} data, not numbers")
+    try:
+        return [float(v) for v in dataset[()]]
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise BnlintInputError(f"cannot read {what}: {exc}") from None
+
+
+def role_of(weight_name: str) -> str | None:
+    """'bn/moving_mean:0' -> 'moving_mean'; None for names that are not BN variables."""
+    base = weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
+    return base if base in _ROLES else None
+
+
+def positional_roles(layer: Layer, count: int) -> list[str]:
+    """Roles of `count` unnamed variables in save order: gamma (scale), beta (center), mean, variance."""
+    roles = (["gamma"] if layer.scale else []) + (["beta"] if layer.center else []) + ["moving_mean", "moving_variance"]
+    if count < len(roles):
+        raise BnlintInputError(f"BN layer '{layer.path}' has {count} saved variables, expected {len(roles)}")
+    return roles
+
+
+def statistics_from(layer: Layer, by_role: dict[str, Sequence[float]]) -> BNStatistics:
+    missing = [r for r in ("moving_mean", "moving_variance") if r not in by_role]
+    if missing:
+        raise BnlintInputError(f"BN layer '{layer.path}' has no saved {' or '.join(missing)}")
+    stats = BNStatistics(moving_mean=by_role["moving_mean"], moving_variance=by_role["moving_variance"],
+                         gamma=by_role.get("gamma"), beta=by_role.get("beta"))
+    sizes = {len(v) for v in (stats.moving_mean, stats.moving_variance, stats.gamma, stats.beta) if v is not None}
+    if len(sizes) != 1:
+        raise BnlintInputError(f"BN layer '{layer.path}' has variables of different lengths {sorted(sizes)}")
+    return stats

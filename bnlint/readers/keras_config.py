@@ -1,0 +1,172 @@
+"""Keras model config JSON (shared by `.h5`, `.keras` and SavedModel) -> ModelGraph layers.
+
+One walk understands every writer (semantics doc §2.2):
+* Keras 2 nodes are lists of `[layer, node_index, tensor_index, kwargs]` entries (kwargs
+  repeated on every entry, optional in 3-element entries, `_CONSTANT_VALUE` for constants);
+* Keras 3 nodes are `{"args": [...], "kwargs": {...}}` with `__keras_tensor__` objects whose
+  `keras_history` names the inbound layer;
+* a nested model is a layer entry whose `config` holds `layers`; a Sequential has no nodes and,
+  up to Keras 2.2.2, a bare list as its config.
+The walk uses explicit stacks, so a hostile config cannot exhaust Python's recursion limit.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from bnlint.errors import BnlintInputError
+from bnlint.model.graph import CallNode, Layer
+
+_CONSTANT = "_CONSTANT_VALUE"
+_KERAS_TENSOR = "__keras_tensor__"
+
+
+def root_from_model_config(model_config: Any, max_nesting: int) -> Layer:
+    """The outermost model of a `{"class_name", "config"}` model config, with its layers."""
+    if not isinstance(model_config, dict) or "class_name" not in model_config:
+        raise BnlintInputError("model config has no class_name: not a Keras model config")
+    class_name = model_config.get("class_name")
+    config = model_config.get("config")
+    if not isinstance(class_name, str):
+        raise BnlintInputError("model config class_name is not a string")
+    if not _is_model_config(class_name, config):
+        raise NoLayerGraph(class_name)
+    name = _model_name(config) or class_name
+    root = Layer(name=name, class_name=class_name, config=config if isinstance(config, dict) else {},
+                 trainable=_trainable(config), path="", is_model=True, sequential=class_name == "Sequential")
+    _build_children(root, config, max_nesting)
+    return root
+
+
+class NoLayerGraph(Exception):
+    """The config describes a model without a layer graph (a subclassed model)."""
+
+    def __init__(self, class_name: str):
+        super().__init__(class_name)
+        self.class_name = class_name
+
+
+def _is_model_config(class_name: str, config: Any) -> bool:
+    if isinstance(config, dict) and isinstance(config.get("layers"), list):
+        return True
+    return class_name == "Sequential" and isinstance(config, list)   # Keras <= 2.2.2 Sequential
+
+
+def _model_name(config: Any) -> str | None:
+    if isinstance(config, dict) and isinstance(config.get("name"), str):
+        return config["name"]
+    return None
+
+
+def _trainable(config: Any) -> bool | None:
+    value = config.get("trainable") if isinstance(config, dict) else None
+    return value if isinstance(value, bool) else None
+
+
+def _build_children(root: Layer, root_config: Any, max_nesting: int) -> None:
+    pending: list[tuple[Layer, Any]] = [(root, root_config)]
+    while pending:
+        model, config = pending.pop()
+        entries = config if isinstance(config, list) else config["layers"]
+        where = f"model '{model.path or model.name}'"
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise BnlintInputError(f"layer #{index} of {where} is not a JSON object")
+            layer_config = entry.get("config")
+            class_name = entry.get("class_name")
+            if not isinstance(class_name, str):
+                raise BnlintInputError(f"layer #{index} of {where} has no class_name")
+            name = entry.get("name")
+            if not isinstance(name, str):
+                name = _model_name(layer_config)
+            if not isinstance(name, str) or not name:
+                raise BnlintInputError(f"layer #{index} of {where} has no name")
+            nested = _is_model_config(class_name, layer_config)
+            if layer_config is not None and not isinstance(layer_config, (dict, list)):
+                raise BnlintInputError(f"layer '{name}' of {where} has a config that is not a JSON object")
+            if model.sequential:
+                nodes: tuple[CallNode, ...] = ()
+            else:
+                nodes = tuple(_call_node(raw, name) for raw in _node_list(entry.get("inbound_nodes"), name))
+            layer = Layer(
+                name=name, class_name=class_name,
+                config=layer_config if isinstance(layer_config, dict) else {},
+                trainable=_trainable(layer_config), path=f"{model.path}/{name}" if model.path else name,
+                parent=model, nodes=nodes, is_model=nested,
+                sequential=nested and class_name == "Sequential", depth=model.depth + 1)
+            model.children.append(layer)
+            if nested:
+                if layer.depth > max_nesting:
+                    raise BnlintInputError(f"nested models deeper than {max_nesting} levels")
+                pending.append((layer, layer_config))
+        if not model.sequential:
+            _check_inbound(model)
+
+
+def _node_list(raw: Any, name: str) -> list:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise BnlintInputError(f"layer '{name}' has inbound_nodes that are not a list")
+    return raw
+
+
+def _call_node(raw: Any, name: str) -> CallNode:
+    if isinstance(raw, dict):                       # Keras 3: {"args": [...], "kwargs": {...}}
+        kwargs = raw.get("kwargs") or {}
+        if not isinstance(kwargs, dict):
+            raise BnlintInputError(f"layer '{name}' has a call node whose kwargs are not an object")
+        inbound = _keras_histories(raw.get("args"), name) + _keras_histories(kwargs, name)
+        plain = {k: v for k, v in kwargs.items() if not _is_keras_tensor(v)}
+        return CallNode(inbound=tuple(inbound), kwargs=plain)
+    if isinstance(raw, list):                       # Keras 2: [[layer, node, tensor, kwargs], ...]
+        inbound: list[str] = []
+        kwargs: dict = {}
+        stack = [raw]
+        while stack:                                # tf_keras may nest entries (input structures)
+            item = stack.pop()
+            if _is_keras2_entry(item):
+                if item[0] != _CONSTANT:
+                    inbound.append(item[0])
+                if len(item) > 3 and isinstance(item[3], dict) and not kwargs:
+                    kwargs = item[3]
+            elif isinstance(item, list):
+                stack.extend(reversed(item))
+            elif isinstance(item, dict):
+                stack.extend(reversed(list(item.values())))
+        return CallNode(inbound=tuple(inbound), kwargs=kwargs)
+    raise BnlintInputError(f"layer '{name}' has a call node that is neither a list nor an object")
+
+
+def _is_keras2_entry(item: Any) -> bool:
+    return (isinstance(item, list) and 3 <= len(item) <= 4 and isinstance(item[0], str)
+            and isinstance(item[1], int) and not isinstance(item[1], bool))
+
+
+def _is_keras_tensor(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == _KERAS_TENSOR
+
+
+def _keras_histories(value: Any, name: str) -> list[str]:
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if _is_keras_tensor(item):
+            history = item.get("config", {}).get("keras_history") if isinstance(item.get("config"), dict) else None
+            if not (isinstance(history, list) and history and isinstance(history[0], str)):
+                raise BnlintInputError(f"layer '{name}' has a keras tensor without keras_history")
+            found.append(history[0])
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+    return found
+
+
+def _check_inbound(model: Layer) -> None:
+    names = {child.name for child in model.children}
+    for child in model.children:
+        for node in child.nodes:
+            for source in node.inbound:
+                if source not in names:
+                    raise BnlintInputError(f"layer '{child.path}' refers to missing inbound layer '{source}'")

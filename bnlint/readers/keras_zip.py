@@ -1,0 +1,186 @@
+"""Keras v3 `.keras` zip (Keras 3, tf_keras >= 2.13) -> ModelGraph.
+
+Members (semantics doc §2.3): `metadata.json` (`keras_version`), `config.json` (the model
+config), `model.weights.h5`, whose groups are named by snake_case class in tracking order
+(`layers/batch_normalization_1/vars/0..3`), not by layer name; Keras 3 also writes a `name`
+attribute on each `vars` group. Sizes are checked before anything is decompressed, and the
+weights file is streamed from the zip instead of being read into memory.
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+import zipfile
+from typing import Any
+
+from bnlint.context import RuleContext
+from bnlint.errors import BnlintInputError, NoKerasConfig
+from bnlint.model.graph import BNStatistics, Layer, ModelGraph, WeightsSnapshot
+from bnlint.readers.bn_weights import positional_roles, read_vector, statistics_from
+from bnlint.readers.common import decode_text, json_object, load_json
+from bnlint.readers.h5 import H5_ERRORS, open_h5
+from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config
+from bnlint.target import from_keras_version
+
+_CONFIG, _METADATA, _WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+               NotImplementedError, RuntimeError)   # RuntimeError: encrypted members
+
+
+def read_keras_zip(path: pathlib.Path, ctx: RuleContext) -> ModelGraph:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return _graph_from_zip(zf, path, ctx)
+    except _ZIP_ERRORS as exc:
+        raise BnlintInputError(f"not a readable .keras zip archive ({type(exc).__name__}: {exc})") from None
+
+
+def _member(zf: zipfile.ZipFile, name: str) -> zipfile.ZipInfo | None:
+    try:
+        return zf.getinfo(name)
+    except KeyError:
+        return None
+
+
+def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes:
+    # file_size is what the archive claims; the read is bounded by it and by cap + 1 anyway,
+    # so a zip bomb that lies about its size cannot make us inflate more than that.
+    if info.file_size > cap:
+        raise BnlintInputError(f"{info.filename} is {info.file_size} bytes uncompressed, over the {cap}-byte limit")
+    with zf.open(info) as member:
+        data = member.read(cap + 1)
+    if len(data) > cap:
+        raise BnlintInputError(f"{info.filename} inflates beyond the {cap}-byte limit")
+    return data
+
+
+def _graph_from_zip(zf: zipfile.ZipFile, path: pathlib.Path, ctx: RuleContext) -> ModelGraph:
+    config_info = _member(zf, _CONFIG)
+    if config_info is None:
+        if _member(zf, _WEIGHTS) is not None:
+            raise NoKerasConfig(".keras archive without config.json: it holds weights only")
+        raise BnlintInputError(".keras archive has no config.json (not a Keras v3 model file)")
+    raw = _read_capped(zf, config_info, ctx.limits.max_json_bytes)
+    model_config = json_object(load_json(raw, "config.json", ctx.limits), "config.json")
+    version = None
+    metadata_info = _member(zf, _METADATA)
+    if metadata_info is not None:
+        metadata = load_json(_read_capped(zf, metadata_info, ctx.limits.max_json_bytes), "metadata.json", ctx.limits)
+        if isinstance(metadata, dict) and metadata.get("keras_version") is not None:
+            version = decode_text(metadata["keras_version"], "metadata.json keras_version")
+    try:
+        root = root_from_model_config(model_config, ctx.limits.max_nesting)
+    except NoLayerGraph as exc:
+        raise NoKerasConfig(f"config.json of class '{exc.class_name}' has no layer graph "
+                            "(a subclassed model): its BN layers cannot be checked") from None
+    weights_info = _member(zf, _WEIGHTS)
+    compile_config = model_config.get("compile_config")
+    return ModelGraph(
+        root=root, format="keras", keras_version=version, writer=from_keras_version(version),
+        has_training_config=isinstance(compile_config, dict) and bool(compile_config),
+        has_optimizer_state=None if weights_info is None else False,   # known once weights are read
+        weights_loader=lambda graph: _load_weights(path, graph, ctx))
+
+
+def _load_weights(path: pathlib.Path, graph: ModelGraph, ctx: RuleContext) -> WeightsSnapshot:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = _member(zf, _WEIGHTS)
+            if info is None:
+                names = [n for n in zf.namelist() if n.startswith("model.weights")]
+                detail = f" (found {names[0]}: only the h5 weights format is read)" if names else ""
+                raise BnlintInputError(f".keras archive has no {_WEIGHTS}{detail}")
+            if info.file_size > ctx.limits.max_member_bytes:
+                raise BnlintInputError(f"{_WEIGHTS} is {info.file_size} bytes uncompressed, over the "
+                                       f"{ctx.limits.max_member_bytes}-byte limit")
+            # ZipExtFile is seekable (Python 3.7+): h5py reads the member in place, without
+            # inflating it into memory (fast for the stored, uncompressed members Keras writes).
+            with zf.open(info) as member, open_h5(member, _WEIGHTS) as f:
+                try:
+                    bn = v3_bn_statistics(f, graph.root)
+                    iterations, has_optimizer = _optimizer_state(f)
+                except H5_ERRORS as exc:
+                    raise BnlintInputError(f"corrupt {_WEIGHTS} ({type(exc).__name__}: {exc})") from None
+    except _ZIP_ERRORS as exc:
+        raise BnlintInputError(f"cannot read {_WEIGHTS} from the .keras archive ({type(exc).__name__}: {exc})") from None
+    graph.has_optimizer_state = has_optimizer
+    return WeightsSnapshot(bn=bn, optimizer_iterations=iterations)
+
+
+def to_snake_case(name: str) -> str:
+    """keras.src.utils.naming.to_snake_case: the group name of a layer class in model.weights.h5."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def v3_bn_statistics(f: Any, root: Layer) -> dict[str, BNStatistics]:
+    """BN statistics from a Keras v3 weights file: `layers/<snake_case>[_N]/vars/<i>` per container."""
+    out: dict[str, BNStatistics] = {}
+    pending: list[tuple[Layer, Any]] = [(root, f.get("layers"))]
+    while pending:
+        model, container = pending.pop()
+        wanted = [child for child in model.children if child.is_bn or child.is_model]
+        if not any(layer.is_bn for child in wanted for layer in child.walk()):
+            continue
+        if container is None:
+            raise BnlintInputError(f"{_WEIGHTS} has no layers group for '{model.path or model.name}'")
+        groups = _groups_by_layer(model, container)
+        for child in wanted:
+            group = groups.get(child.name)
+            if group is None:
+                if any(layer.is_bn for layer in child.walk()):
+                    raise BnlintInputError(f"{_WEIGHTS} has no weights for layer '{child.path}'")
+                continue
+            if child.is_bn:
+                out[child.path] = _bn_from_vars(child, group.get("vars"))
+            else:
+                pending.append((child, group.get("layers")))
+    return out
+
+
+def _groups_by_layer(model: Layer, container: Any) -> dict[str, Any]:
+    """Layer name -> its group: by Keras 3's `name` attribute, else by counting snake_case classes."""
+    named: dict[str, Any] = {}
+    for key in container:
+        group = container[key]
+        vars_group = group.get("vars") if hasattr(group, "get") else None
+        label = vars_group.attrs.get("name") if vars_group is not None else None
+        if label is not None:
+            named[decode_text(label, f"{_WEIGHTS} {key}/vars name")] = group
+    if named and all(child.name in named for child in model.children if child.is_bn or child.is_model):
+        return named
+    counted: dict[str, Any] = {}
+    seen: dict[str, int] = {}
+    for child in model.children:       # tracking order = config order (tf_keras writes no names)
+        base = to_snake_case(child.class_name)
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        key = base if n == 0 else f"{base}_{n}"
+        if key in container:
+            counted[child.name] = container[key]
+    return counted
+
+
+def _bn_from_vars(layer: Layer, vars_group: Any) -> BNStatistics:
+    if vars_group is None:
+        raise BnlintInputError(f"{_WEIGHTS} has no variables for BN layer '{layer.path}'")
+    count = sum(1 for key in vars_group if key.isdigit())
+    roles = positional_roles(layer, count)
+    by_role = {}
+    for i, role in enumerate(roles):
+        if str(i) not in vars_group:
+            raise BnlintInputError(f"{_WEIGHTS} lacks variable {i} of BN layer '{layer.path}'")
+        by_role[role] = read_vector(vars_group[str(i)], f"variable {i} ({role}) of BN layer '{layer.path}'")
+    return statistics_from(layer, by_role)
+
+
+def _optimizer_state(f: Any) -> tuple[int | None, bool]:
+    """(iteration count, any optimizer variables saved). Variable 0 is the iteration counter."""
+    vars_group = f.get("optimizer/vars")
+    if vars_group is None or len(vars_group) == 0:
+        return None, False
+    first = vars_group.get("0")
+    if first is not None and getattr(first, "shape", None) == () and first.dtype.kind in "iu":
+        return int(first[()]), True
+    return None, True

@@ -1,0 +1,105 @@
+"""TF SavedModel folder -> ModelGraph, from `keras_metadata.pb` (tf_keras / tf.keras >= 2.5).
+
+`keras_metadata.pb` is a `SavedMetadata { repeated SavedObject nodes = 1; }` where each
+`SavedObject` has node_id = 2, node_path = 3 ("root", "root.layer_with_weights-0", ...),
+identifier = 4 ("_tf_keras_network", ...) and metadata = 5 (JSON; the root's holds
+`model_config`, `keras_version` and, when compiled, `training_config`). Semantics doc §2.4.
+A SavedModel without it was written by Keras 3 `export()` (inference graph only) or by TF < 2.5
+(metadata inside saved_model.pb, not read here): both are reported as having no Keras config.
+"""
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+
+from bnlint.context import RuleContext
+from bnlint.errors import BnlintInputError, NoKerasConfig
+from bnlint.model.graph import ModelGraph
+from bnlint.readers.common import decode_text, json_object, load_json
+from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config
+from bnlint.readers.protowire import LENGTH_DELIMITED, VARINT, ProtoError, iter_fields
+from bnlint.target import from_keras_version
+
+_METADATA = "keras_metadata.pb"
+_SAVED_MODEL = "saved_model.pb"
+_MODEL_IDENTIFIERS = ("_tf_keras_network", "_tf_keras_sequential", "_tf_keras_model")
+
+
+@dataclass(frozen=True)
+class SavedObject:
+    node_id: int
+    node_path: str
+    identifier: str
+    metadata: str
+
+
+def parse_saved_metadata(data: bytes) -> list[SavedObject]:
+    try:
+        nodes = []
+        for number, wire, value in iter_fields(data):
+            if number != 1 or wire != LENGTH_DELIMITED:
+                continue
+            node_id, node_path, identifier, metadata = 0, "", "", ""
+            for n, w, v in iter_fields(value):
+                if n == 2 and w == VARINT:
+                    node_id = v
+                elif w == LENGTH_DELIMITED and n in (3, 4, 5):
+                    text = decode_text(bytes(v), f"{_METADATA} field {n}")
+                    node_path, identifier, metadata = (
+                        (text, identifier, metadata) if n == 3 else
+                        (node_path, text, metadata) if n == 4 else (node_path, identifier, text))
+            nodes.append(SavedObject(node_id, node_path, identifier, metadata))
+        return nodes
+    except ProtoError as exc:
+        raise BnlintInputError(f"{_METADATA} is not a valid SavedMetadata protobuf ({exc})") from None
+
+
+def read_savedmodel(folder: pathlib.Path, ctx: RuleContext) -> ModelGraph:
+    metadata_path = folder / _METADATA
+    if not metadata_path.is_file():
+        raise NoKerasConfig(_why_no_metadata(folder))
+    size = metadata_path.stat().st_size
+    if size > ctx.limits.max_json_bytes:
+        raise BnlintInputError(f"{_METADATA} is {size} bytes, over the {ctx.limits.max_json_bytes}-byte limit")
+    try:
+        data = metadata_path.read_bytes()
+    except OSError as exc:
+        raise BnlintInputError(f"cannot read {_METADATA} ({exc})") from None
+    nodes = parse_saved_metadata(data)
+    root_node = next((n for n in nodes if n.node_path == "root"), None)
+    if root_node is None:
+        raise BnlintInputError(f"{_METADATA} has no root node")
+    if root_node.identifier not in _MODEL_IDENTIFIERS:
+        raise NoKerasConfig(f"the SavedModel root is a '{root_node.identifier}', not a Keras model")
+    root_metadata = json_object(load_json(root_node.metadata, f"{_METADATA} root metadata", ctx.limits),
+                                f"{_METADATA} root metadata")
+    model_config = root_metadata.get("model_config")
+    if not isinstance(model_config, dict):
+        model_config = {"class_name": root_metadata.get("class_name"), "config": root_metadata.get("config")}
+    try:
+        root = root_from_model_config(model_config, ctx.limits.max_nesting)
+    except NoLayerGraph as exc:
+        raise NoKerasConfig(f"the SavedModel holds a '{exc.class_name}' without a layer graph "
+                            "(a subclassed model): its BN layers cannot be checked") from None
+    version = root_metadata.get("keras_version")
+    version = version if isinstance(version, str) else None
+    return ModelGraph(
+        root=root, format="savedmodel", keras_version=version, writer=from_keras_version(version),
+        has_training_config=isinstance(root_metadata.get("training_config"), dict),
+        has_optimizer_state=None,
+        weights_loader=None)
+
+
+def _why_no_metadata(folder: pathlib.Path) -> str:
+    saved_model = folder / _SAVED_MODEL
+    head = b""
+    try:
+        with open(saved_model, "rb") as fh:
+            head = fh.read(64 * 1024 * 1024)
+    except OSError:
+        pass
+    if b"_tf_keras_" in head:
+        return ("SavedModel written before TF 2.5: its Keras metadata lives inside saved_model.pb, "
+                f"which bnlint does not read (no {_METADATA})")
+    return (f"SavedModel without {_METADATA}: an inference-only export (Keras 3 model.export() or "
+            "tf.saved_model.save) keeps no Keras config, so frozen layers and training= calls are gone")
