@@ -27,7 +27,8 @@ _WEIGHTLESS_CLASS_NAMES = frozenset({"InputLayer"})
 class CallNode:
     """One call of a layer inside its model, in one form for Keras 2 lists and Keras 3 dicts."""
 
-    inbound: tuple[str, ...]             # names of the layers (in the same model) feeding this call
+    # (layer name, node index) of each tensor feeding this call, layers of the same model
+    inbound: tuple[tuple[str, int], ...]
     kwargs: Mapping[str, Any]            # call kwargs as recorded, tensors removed
 
     @property

@@ -119,14 +119,14 @@ def _call_node(raw: Any, name: str) -> CallNode:
         plain = {k: v for k, v in kwargs.items() if not _is_keras_tensor(v)}
         return CallNode(inbound=tuple(inbound), kwargs=plain)
     if isinstance(raw, list):                       # Keras 2: [[layer, node, tensor, kwargs], ...]
-        inbound: list[str] = []
+        inbound: list[tuple[str, int]] = []
         kwargs: dict = {}
         stack = [raw]
         while stack:                                # tf_keras may nest entries (input structures)
             item = stack.pop()
             if _is_keras2_entry(item):
                 if item[0] != _CONSTANT:
-                    inbound.append(item[0])
+                    inbound.append((item[0], item[1]))
                 if len(item) > 3 and isinstance(item[3], dict) and not kwargs:
                     kwargs = item[3]
             elif isinstance(item, list):
@@ -146,16 +146,17 @@ def _is_keras_tensor(value: Any) -> bool:
     return isinstance(value, dict) and value.get("class_name") == _KERAS_TENSOR
 
 
-def _keras_histories(value: Any, name: str) -> list[str]:
-    found: list[str] = []
+def _keras_histories(value: Any, name: str) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
     stack = [value]
     while stack:
         item = stack.pop()
         if _is_keras_tensor(item):
             history = item.get("config", {}).get("keras_history") if isinstance(item.get("config"), dict) else None
-            if not (isinstance(history, list) and history and isinstance(history[0], str)):
-                raise BnlintInputError(f"layer '{name}' has a keras tensor without keras_history")
-            found.append(history[0])
+            if not (isinstance(history, list) and len(history) >= 2 and isinstance(history[0], str)
+                    and isinstance(history[1], int) and not isinstance(history[1], bool)):
+                raise BnlintInputError(f"layer '{name}' has a keras tensor without a valid keras_history")
+            found.append((history[0], history[1]))
         elif isinstance(item, list):
             stack.extend(reversed(item))
         elif isinstance(item, dict):
@@ -164,9 +165,46 @@ def _keras_histories(value: Any, name: str) -> list[str]:
 
 
 def _check_inbound(model: Layer) -> None:
-    names = {child.name for child in model.children}
+    """Every inbound layer exists and the calls can be replayed in some order (no cycle).
+
+    Works on call nodes, not layers: a shared layer may legitimately feed a layer that feeds it
+    again. Keras 2 numbers a nested model's or an Input's calls after nodes the config does not
+    list (its own internal node), so a layer referenced with index i beyond its listed nodes is
+    taken to have that many unlisted, already existing nodes, which is how Keras' from_config
+    sees it. Kahn's algorithm keeps this linear in the number of calls.
+    """
+    children = {child.name: child for child in model.children}
+    offset: dict[str, int] = {}
     for child in model.children:
         for node in child.nodes:
-            for source in node.inbound:
-                if source not in names:
+            for source, index in node.inbound:
+                if source not in children:
                     raise BnlintInputError(f"layer '{child.path}' refers to missing inbound layer '{source}'")
+                if index < 0:
+                    raise BnlintInputError(f"layer '{child.path}' refers to call {index} of '{source}'")
+                listed = len(children[source].nodes)
+                offset[source] = max(offset.get(source, 0), index + 1 - listed)
+    waiting: dict[tuple[str, int], int] = {}
+    dependents: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for child in model.children:
+        for k, node in enumerate(child.nodes):
+            needs = {(src, idx - offset.get(src, 0)) for src, idx in node.inbound if idx - offset.get(src, 0) >= 0}
+            if k:
+                needs.add((child.name, k - 1))       # Keras creates a layer's calls in order
+            waiting[(child.name, k)] = len(needs)
+            for need in needs:
+                dependents.setdefault(need, []).append((child.name, k))
+    ready = [key for key, n in waiting.items() if n == 0]
+    done = 0
+    while ready:
+        key = ready.pop()
+        done += 1
+        for dependent in dependents.get(key, ()):
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                ready.append(dependent)
+    if done != len(waiting):
+        stuck = sorted({name for (name, _), n in waiting.items() if n > 0})
+        listed = ", ".join(f"'{n}'" for n in stuck[:4]) + (" ..." if len(stuck) > 4 else "")
+        raise BnlintInputError(f"the layers of '{model.path or model.name}' form a cycle or wait on calls "
+                               f"that never happen ({listed})")
