@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError, NoKerasConfig
-from bnlint.model.graph import ModelGraph
+from bnlint.model.graph import ModelGraph, WeightsSnapshot
+from bnlint.readers.bn_weights import MAX_CHANNELS, statistics_from
+from bnlint.readers.tensor_bundle import OBJECT_GRAPH_KEY, TensorBundle, object_graph
 from bnlint.readers.common import decode_text, json_object, load_json
 from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config
 from bnlint.readers.protowire import LENGTH_DELIMITED, VARINT, ProtoError, iter_fields
@@ -87,7 +89,7 @@ def read_savedmodel(folder: pathlib.Path, ctx: RuleContext) -> ModelGraph:
         root=root, format="savedmodel", keras_version=version, writer=from_keras_version(version),
         has_training_config=isinstance(root_metadata.get("training_config"), dict),
         has_optimizer_state=None,
-        weights_loader=None)
+        weights_loader=lambda graph: _load_weights(folder, nodes, graph, ctx))
 
 
 def _why_no_metadata(folder: pathlib.Path) -> str:
@@ -103,3 +105,76 @@ def _why_no_metadata(folder: pathlib.Path) -> str:
                 f"which bnlint does not read (no {_METADATA})")
     return (f"SavedModel without {_METADATA}: an inference-only export (Keras 3 model.export() or "
             "tf.saved_model.save) keeps no Keras config, so frozen layers and training= calls are gone")
+
+
+_ITERATIONS = ("_iterations", "iter", "iterations")
+
+
+def _layer_paths(nodes: list[SavedObject], ctx: RuleContext) -> dict[str, list[str]]:
+    """Layer path ('base/bn1') -> object-graph edges from the root (['layer_with_weights-0', ...]).
+
+    A node's metadata names its layer; its node_path ('root.layer_with_weights-0.layer-3') lists
+    the edges of the checkpoint's object graph that lead to it.
+    """
+    names: dict[str, str] = {}
+    for node in nodes:
+        if node.node_path == "root" or not node.node_path.startswith("root.") or not node.metadata:
+            continue
+        if not node.identifier.startswith("_tf_keras_") or node.identifier == "_tf_keras_metric":
+            continue
+        metadata = load_json(node.metadata, f"{_METADATA} metadata of {node.node_path}", ctx.limits)
+        if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+            names[node.node_path] = metadata["name"]
+    out: dict[str, list[str]] = {}
+    for node_path in names:
+        parts = node_path.split(".")
+        chain = [names.get(".".join(parts[:i + 1])) for i in range(1, len(parts))]
+        if all(chain):
+            out["/".join(chain)] = parts[1:]
+    return out
+
+
+def _follow(graph: list, edges: list[str]) -> int | None:
+    node = 0
+    for edge in edges:
+        if not 0 <= node < len(graph):
+            return None
+        node = graph[node][0].get(edge)
+        if node is None:
+            return None
+    return node if 0 <= node < len(graph) else None
+
+
+def _load_weights(folder: pathlib.Path, nodes: list[SavedObject], graph: ModelGraph,
+                  ctx: RuleContext) -> WeightsSnapshot:
+    """BN variables from the checkpoint, found by walking its object graph from the root.
+
+    Variables of nested layers are stored under whichever object-graph path TF met first
+    (often `variables/7`), so keys cannot be guessed from layer names; the object graph's
+    `VARIABLE_VALUE` attribute of the node reached by `<layer edges>/<variable name>` is exact.
+    """
+    bundle = TensorBundle(folder / "variables" / "variables", ctx.limits.max_json_bytes)
+    objects = object_graph(bundle.read_string(OBJECT_GRAPH_KEY, ctx.limits.max_json_bytes))
+    edges_by_layer = _layer_paths(nodes, ctx)
+    bn = {}
+    for layer in graph.bn_layers():
+        edges = edges_by_layer.get(layer.path)
+        if edges is None:
+            raise BnlintInputError(f"{_METADATA} has no object for BN layer '{layer.path}'")
+        by_role = {}
+        for role in ("gamma", "beta", "moving_mean", "moving_variance"):
+            node = _follow(objects, edges + [role])
+            key = objects[node][1].get("VARIABLE_VALUE") if node is not None else None
+            if key is not None:
+                by_role[role] = bundle.read(key, MAX_CHANNELS)
+        bn[layer.path] = statistics_from(layer, by_role)
+    iterations = None
+    for name in _ITERATIONS:
+        node = _follow(objects, ["optimizer", name])
+        key = objects[node][1].get("VARIABLE_VALUE") if node is not None else None
+        if key is not None:
+            values = bundle.read(key, 1)
+            iterations = int(values[0]) if values and values[0] == values[0] else None
+            break
+    graph.has_optimizer_state = _follow(objects, ["optimizer"]) is not None
+    return WeightsSnapshot(bn=bn, optimizer_iterations=iterations)

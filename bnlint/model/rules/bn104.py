@@ -37,7 +37,13 @@ def check(model: ModelCheck) -> list[Finding]:
         if not nested.is_model or any(a in reported for a in nested.ancestors()):
             continue
         modes = [modes_by_layer[layer] for layer in nested.walk() if layer in modes_by_layer]
-        layers = _unheld_unrecorded(modes) if blind_spot else _unheld_frozen(modes)
+        if blind_spot:
+            # A base frozen layer by layer shows it in the file; only a base with no recorded
+            # freeze at all may hide an unrecorded `base.trainable = False`.
+            recorded = any(layer.frozen_flag for layer in nested.walk())
+            layers = [] if recorded else _unheld_unrecorded(modes)
+        else:
+            layers = _unheld_frozen(modes)
         if not layers:
             continue
         reported.add(nested)
