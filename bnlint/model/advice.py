@@ -54,4 +54,10 @@ def count(n: int, noun: str) -> str:
 
 
 def scope_of(model: Layer) -> str:
-    return f"nested model '{model.path}'" if model.parent is not None else "the top level of the model"
+    """Where a group of layers sits: "in nested model 'base'" or "at the top level of the model"."""
+    return f"in nested model '{model.path}'" if model.parent is not None else "at the top level of the model"
+
+
+def agree(n: int, one: str, many: str) -> str:
+    """The verb form for a subject of n layers: agree(1, 'stands', 'stand')."""
+    return one if n == 1 else many

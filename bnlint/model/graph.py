@@ -129,10 +129,12 @@ class BNStatistics:
         return (self.gamma is not None and any(v != 1.0 for v in self.gamma)) or \
                (self.beta is not None and any(v != 0.0 for v in self.beta))
 
-    def non_finite(self) -> list[str]:
-        return [name for name, values in (("moving_mean", self.moving_mean), ("moving_variance", self.moving_variance),
-                                          ("gamma", self.gamma), ("beta", self.beta))
-                if values is not None and any(not math.isfinite(v) for v in values)]
+    def non_finite(self) -> dict[str, int]:
+        """Variable name -> number of NaN/Inf channels, for the variables that have any."""
+        counts = {name: sum(1 for v in values if not math.isfinite(v))
+                  for name, values in (("moving_mean", self.moving_mean), ("moving_variance", self.moving_variance),
+                                       ("gamma", self.gamma), ("beta", self.beta)) if values is not None}
+        return {name: n for name, n in counts.items() if n}
 
     def negative_variance_channels(self) -> int:
         return sum(1 for v in self.moving_variance if v < 0)

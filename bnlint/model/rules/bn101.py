@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import count, keep_bn_in_inference, name_list, under
+from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, under
 from bnlint.model.check import ModelCheck
 
 CODE = "BN101"
@@ -19,14 +19,16 @@ def check(model: ModelCheck) -> list[Finding]:
     arch = model.architecture(flattened)
     what = f"a flattened {arch.name}" if arch else "a flattened pretrained base"
     target = model.target
+    n = len(flattened)
     if target.legacy:
-        effect = (f"{under(target)} they still normalize with batch statistics in fit() and with the moving "
+        effect = (f"{under(target)} {agree(n, 'it still normalizes', 'they still normalize')} with batch statistics in fit() and with the moving "
                   "statistics at inference, so evaluate()/predict() disagree with training (BN102)")
     else:
-        effect = (f"{under(target)} they use their moving statistics only while frozen: unfreeze them to "
+        effect = (f"{under(target)} {agree(n, 'it uses its', 'they use their')} moving statistics only while frozen: "
+                  f"unfreeze {agree(n, 'it', 'them')} to "
                   "fine-tune and fit() switches them to batch statistics, overwriting the pretrained moving "
                   "statistics, and no `base(x, training=False)` call exists to hold them")
-    message = (f"{count(len(flattened), 'frozen BN layer')} of {what} stand at the top level of the model "
+    message = (f"{count(n, 'frozen BN layer')} of {what} {agree(n, 'stands', 'stand')} at the top level of the model "
                f"({name_list(flattened)}): the base's layers were copied into the model instead of calling the "
                f"base as one nested model; {effect}")
     help = ("Call the pretrained base as one nested model instead of rebuilding the model from `base.input` / "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import count, keep_bn_in_inference, name_list, scope_of, under
+from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, scope_of, under
 from bnlint.model.check import ModelCheck
 from bnlint.model.semantics import inside_sequential
 
@@ -21,9 +21,8 @@ def check(model: ModelCheck) -> list[Finding]:
     findings = []
     for scope, layers in by_scope.items():
         arch = model.architecture(layers)
-        where = scope_of(scope)
-        message = (f"{count(len(layers), 'frozen BN layer')} in {where} ({name_list(layers)}) still normalize "
-                   f"with batch statistics in fit() {under(target)}: `trainable=False` only freezes gamma and "
+        message = (f"{count(len(layers), 'frozen BN layer')} {scope_of(scope)} ({name_list(layers)}) still "
+                   f"{agree(len(layers), 'normalizes', 'normalize')} with batch statistics in fit() {under(target)}: `trainable=False` only freezes gamma and "
                    "beta, so training sees batch statistics while evaluate()/predict() use the moving statistics")
         if target.frozen_bn_updates_statistics:
             message += ", and fit() keeps overwriting those moving statistics"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import ISSUE_20285, count, keep_bn_in_inference, name_list, scope_of, under
+from bnlint.model.advice import ISSUE_20285, agree, count, keep_bn_in_inference, name_list, scope_of, under
 from bnlint.model.check import ModelCheck
 from bnlint.model.graph import Layer
 from bnlint.model.semantics import BNMode
@@ -39,17 +39,18 @@ def check(model: ModelCheck) -> list[Finding]:
     for scope, modes in by_scope.items():
         layers = [m.layer for m in modes]
         arch = model.architecture(layers)
-        message = (f"{count(len(layers), 'trainable BN layer')} in {scope_of(scope)} ({name_list(layers)}) "
-                   f"run in training mode during fit() {under(target)} while other pretrained layers are "
-                   "frozen: they normalize with batch statistics and overwrite the pretrained moving statistics, "
+        message = (f"{count(len(layers), 'trainable BN layer')} {scope_of(scope)} ({name_list(layers)}) "
+                   f"{agree(len(layers), 'runs', 'run')} in training mode during fit() {under(target)} while other pretrained layers are "
+                   f"frozen: {agree(len(layers), 'it normalizes', 'they normalize')} with batch statistics and overwrite"
+                   f"{agree(len(layers), 's', '')} the pretrained moving statistics, "
                    "so the features the frozen layers were trained on shift (inference then uses the new "
                    "moving statistics)")
         ignored = next((m.ignored_hold for m in modes if m.ignored_hold is not None), None)
         if ignored is not None:
             where = "its own call" if ignored in layers else f"the call of '{ignored.path}'"
             if target.semantics is Semantics.KERAS3_OLD:
-                message += (f"; the `training=False` recorded on {where} does not hold them: fit()'s "
-                            f"`training=True` overrides it once they are trainable ({ISSUE_20285})")
+                message += (f"; the `training=False` recorded on {where} does not hold {agree(len(layers), 'it', 'them')}: fit()'s "
+                            f"`training=True` overrides it once {agree(len(layers), 'the layer is', 'they are')} trainable ({ISSUE_20285})")
             else:
                 message += f"; the `training=False` recorded on {where} is not honoured {under(target)}"
 

@@ -8,7 +8,7 @@ been frozen (the BN102 pitfall) or not; we say so instead of reporting it clean.
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import count, keep_bn_in_inference, name_list, under
+from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, under
 from bnlint.model.check import ModelCheck
 from bnlint.model.graph import Layer
 from bnlint.model.semantics import BNMode, inside_sequential
@@ -60,10 +60,12 @@ def check(model: ModelCheck) -> list[Finding]:
                 how = f"sits in a Sequential, which cannot record `training=False`"
             else:
                 how = "is called without `training=False`"
-            message = (f"nested model '{nested.path}' {how}: its {count(len(layers), 'frozen BN layer')} "
-                       f"({name_list(layers)}) use their moving statistics {under(target)} only because they are "
-                       "frozen; once the base is unfrozen for fine-tuning, fit() runs them in training mode with "
-                       "batch statistics and overwrites the pretrained moving statistics")
+            n = len(layers)
+            message = (f"nested model '{nested.path}' {how}: its {count(n, 'frozen BN layer')} "
+                       f"({name_list(layers)}) {agree(n, 'uses its', 'use their')} moving statistics {under(target)} "
+                       f"only because {agree(n, 'it is', 'they are')} frozen; once the base is unfrozen for "
+                       f"fine-tuning, fit() runs {agree(n, 'it', 'them')} in training mode with batch statistics and "
+                       "overwrites the pretrained moving statistics")
         help = keep_bn_in_inference(target)
         if not blind_spot and inside_sequential(nested):
             help = "Build the model with the functional API instead of Sequential. " + help

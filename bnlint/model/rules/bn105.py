@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import count, name_list
+from bnlint.model.advice import agree, count, name_list
 from bnlint.model.check import ModelCheck
 
 CODE = "BN105"
@@ -41,10 +41,11 @@ def check(model: ModelCheck) -> list[Finding]:
         return []
     stuck.sort(key=lambda layer: list(bn_by_path).index(layer.path))
     frozen = sum(1 for layer in stuck if layer.trainable is False)
-    cause = (" They are frozen, so they never saw data: the base was probably built without its pretrained "
+    cause = (f" {agree(len(stuck), 'It is', 'They are')} frozen, so never saw data: the base was probably built without its pretrained "
              "weights (weights=None) or its statistics were reset" if frozen == len(stuck) else "")
-    message = (f"{count(len(stuck), 'BN layer')} ({name_list(stuck)}) still hold the initial moving statistics "
-               f"(mean 0, variance 1) although the model was trained ({evidence}): at inference they normalize "
+    message = (f"{count(len(stuck), 'BN layer')} ({name_list(stuck)}) still {agree(len(stuck), 'holds', 'hold')} the initial moving statistics "
+               f"(mean 0, variance 1) although the model was trained ({evidence}): at inference "
+               f"{agree(len(stuck), 'it normalizes', 'they normalize')} "
                f"with these placeholders instead of the statistics of any data, unlike the batch statistics "
                f"training used.{cause}")
     help = ("Load the pretrained weights before freezing (e.g. `weights='imagenet'`), or let the BN layers see "

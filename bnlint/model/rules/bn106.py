@@ -25,7 +25,7 @@ def check(model: ModelCheck) -> list[Finding]:
         broken = stats.non_finite()
         negative = stats.negative_variance_channels()
         if broken or negative:
-            parts = [f"NaN/Inf in {', '.join(broken)}"] if broken else []
+            parts = [f"NaN/Inf in {name} ({k} of {n} channels)" for name, k in broken.items()]
             if negative:
                 parts.append(f"a negative moving variance in {negative} of {n} channels")
             message = (f"BN layer '{layer.path}' has {' and '.join(parts)}: at inference it divides by "
