@@ -374,3 +374,85 @@ def test_sarif_end_to_end_validates_and_is_stable(run_cli, validator, tmp_path):
             assert r["locations"][0]["logicalLocations"][0]["kind"] == "member"
     code, _, _ = run_cli("--output-format", "sarif", "--output-file", out_file, "--no-config", ".", cwd=tmp_path)
     assert fingerprints(json.loads(out_file.read_text())) == fingerprints(first)
+
+
+# --- notebooks: positions inside the .ipynb file --------------------------------------------------
+
+CELL2 = ['x = "a\\"b"  # é 😀 z\n', "base.trainable = False\n", "y = 2"]
+
+
+def write_notebook(path: Path, ensure_ascii: bool, indent) -> Path:
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# Title with \"quotes\" and [brackets]\n"]},
+        {"cell_type": "code", "execution_count": 1, "metadata": {"tags": []}, "outputs": [], "source": ["import keras\n"]},
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [
+            {"output_type": "stream", "name": "stdout", "text": ["base.trainable = False\n"]}], "source": CELL2},
+    ], "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb, indent=indent, ensure_ascii=ensure_ascii) + "\n", encoding="utf-8")
+    return path
+
+
+def char_at(path: Path, line: int, column: int) -> str:
+    return path.read_text(encoding="utf-8").splitlines()[line - 1][column - 1:]
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+@pytest.mark.parametrize("indent", [1, None])
+def test_notebook_findings_point_into_the_ipynb_json(tmp_path, monkeypatch, validator, ensure_ascii, indent):
+    monkeypatch.chdir(tmp_path)
+    nb = write_notebook(tmp_path / "train.ipynb", ensure_ascii, indent)
+    on_z = F(path="train.ipynb", cell=2, line=1, column=19)   # the `z` after an escaped quote, é and 😀
+    on_base = F(path="train.ipynb", cell=2, line=2, column=1, end_line=2, end_column=23)
+    first_cell = F(path="train.ipynb", cell=1, line=1, column=8, end_line=1, end_column=13)
+    (_, z, _), (_, base, msg), (_, first, _) = commands(github(Report([on_z, on_base, first_cell])))
+    assert char_at(nb, int(z["line"]), int(z["col"])).startswith("z\\n")
+    assert char_at(nb, int(base["line"]), int(base["col"])).startswith("base.trainable = False\\n")
+    assert char_at(nb, int(base["endLine"]), int(base["endColumn"])).startswith("\\n")
+    assert char_at(nb, int(first["line"]), int(first["col"])).startswith("keras\\n")
+    assert msg.startswith("cell 2, line 2: ")
+    doc = json.loads(sarif(Report([on_base])))
+    assert_valid(validator, doc)
+    (res,) = doc["runs"][0]["results"]
+    region = res["locations"][0]["physicalLocation"]["region"]
+    assert (region["startLine"], region["startColumn"], region["endLine"], region["endColumn"]) == tuple(
+        int(base[k]) for k in ("line", "col", "endLine", "endColumn"))
+    assert res["properties"] == {"cell": 2, "cellLine": 2, "cellColumn": 1}
+
+
+def test_notebook_positions_fall_back_to_the_cell_when_the_json_cannot_be_mapped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    write_notebook(tmp_path / "ok.ipynb", False, 1)
+    findings = [F(path="broken.ipynb", cell=1, line=2, column=3), F(path="ok.ipynb", cell=7, line=2, column=3),
+                F(path="ok.ipynb", cell=2, line=40, column=1), F(path="missing.ipynb", cell=1, line=2, column=3)]
+    for _, props, _ in commands(github(Report(findings))):
+        assert props["line"] in ("2", "40")
+
+
+def test_saved_model_folders_are_located_through_saved_model_pb(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"\0")
+    ((_, props, _),) = commands(github(Report([F(path="sm", layer="resnet50/bn")])))
+    assert props["file"] == "sm/saved_model.pb"
+    (res,) = json.loads(sarif(Report([F(path="sm", layer="resnet50/bn")])))["runs"][0]["results"]
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "sm/saved_model.pb"
+
+
+def test_notebook_end_to_end(run_cli, tmp_path):
+    bad, _ = bn001_examples()
+    lines = bad.splitlines(keepends=True)
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Fine-tuning\n"]},
+                    {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": lines}],
+          "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "train.ipynb"
+    path.write_text(json.dumps(nb, indent=1) + "\n")
+    code, out, err = run_cli("--output-format", "json", "--no-config", "train.ipynb", cwd=tmp_path)
+    found = [f for f in json.loads(out) if f["code"] == "BN001"]
+    assert found and found[0]["cell"] == 1, out + err
+    code, out, err = run_cli("--output-format", "github", "--no-config", "train.ipynb", cwd=tmp_path)
+    ann = next(p for p in commands(out) if p[1]["title"] == "bnlint (BN001)")
+    line_in_cell = lines[found[0]["line"] - 1]
+    raw_line = path.read_text().splitlines()[int(ann[1]["line"]) - 1]
+    assert json.dumps(line_in_cell)[1:-1].strip() in raw_line
+    assert ann[2].startswith(f"cell 1, line {found[0]['line']}: ")

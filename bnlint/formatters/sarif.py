@@ -11,9 +11,11 @@ One run: `tool.driver` with every catalogue rule, one result per finding, `invoc
       occurrence index among identical triples), so it survives lines moving up or down;
     model files (binary, GitHub cannot hash them): hash of rule + path + layer path (+ occurrence).
 - Model findings carry the layer path in the message and as a `logicalLocations` entry.
-- Notebook findings: the region is the line inside the cell (as everywhere in bnlint); the cell is
-  in the message and in `properties.cell`. Fixes are exported for scripts only (a notebook edit is
-  relative to its cell, not to the `.ipynb` file).
+- Notebook findings: the region is where the cell's line sits in the `.ipynb` JSON (falling back to
+  the line inside the cell when the JSON cannot be mapped); the cell and the line inside it are in
+  the message and in `properties` (`cell`, `cellLine`, `cellColumn`). Fixes are exported for
+  scripts only (a notebook edit is relative to its cell, not to the `.ipynb` file).
+- A SavedModel folder is located through its `saved_model.pb` (or `keras_metadata.pb`).
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from urllib.parse import quote
 from bnlint import __version__
 from bnlint.finding import Finding, Severity
 from bnlint.formatters import Report
-from bnlint.formatters.github import decorated_message, repo_relative, repo_root, severity_of
+from bnlint.formatters.github import (NotebookMap, artifact_path, decorated_message, notebook_region, repo_relative,
+                                      repo_root, severity_of)
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/bnlint/bnlint"
@@ -47,15 +50,18 @@ class _Artifacts:
 
     def __init__(self, root: Path):
         self.root = root
+        self.notebooks = NotebookMap()
         self._lines: dict[tuple[str, int | None], list[str] | None] = {}
 
     def location(self, path: str) -> dict:
+        path = artifact_path(path)
         rel = repo_relative(path, self.root)
         if rel is None:
             return {"uri": Path(path).resolve().as_uri()}
         return {"uri": quote(rel, safe="/"), "uriBaseId": SRCROOT}
 
     def uri(self, path: str) -> str:
+        path = artifact_path(path)
         return repo_relative(path, self.root) or str(Path(path).resolve())
 
     def line_text(self, path: str, line: int, cell: int | None) -> str | None:
@@ -126,7 +132,7 @@ def _message(f: Finding) -> str:
 def result(f: Finding, rule_index: dict[str, int], artifacts: _Artifacts, occurrence: int, base: str) -> dict:
     physical = {
         "artifactLocation": artifacts.location(f.path),
-        "region": _region(f.line, f.column, f.end_line, f.end_column),
+        "region": _region(*notebook_region(f, artifacts.notebooks)),
     }
     location: dict = {"physicalLocation": physical}
     if f.layer is not None:
@@ -170,7 +176,7 @@ def result(f: Finding, rule_index: dict[str, int], artifacts: _Artifacts, occurr
         }]
     props: dict = {}
     if f.cell is not None:
-        props["cell"] = f.cell
+        props.update(cell=f.cell, cellLine=f.line, cellColumn=f.column)
     if f.layer is not None:
         props["layer"] = f.layer
     if f.fix is not None:
