@@ -163,7 +163,7 @@ def _optimizer_iterations(group: Any) -> int | None:
         return None
     names = attr_strings(group.attrs, "weight_names", "optimizer_weights") or []
     for name in names:
-        if name.rsplit("/", 1)[-1].split(":", 1)[0] in ("iterations", "iteration") and name in group:
+        if name.rsplit("/", 1)[-1].split(":", 1)[0] in ("iterations", "iteration", "iter") and name in group:
             dataset = group[name]
             if getattr(dataset, "shape", None) == ():
                 try:
