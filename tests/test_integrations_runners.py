@@ -12,7 +12,7 @@
   given in the README's workflow snippet; its install step really pip-installs the snapshot into a
   new virtualenv under `RUNNER_TEMP`.
 
-These tests need the network to PyPI (or the machine's package index) for hatchling, h5py, libcst
+The tests marked slow need the network to PyPI (or the machine's package index) for hatchling, h5py, libcst
 and pyyaml. Deselect with `-m "not slow"`.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ SNIPPET_SOURCES = [ROOT / "README.md", Path("/tmp/readme_integrations.md")]
 SNAPSHOT_PATHS = ("bnlint/", "rules/", "pyproject.toml", "README.md", "LICENSE", ".pre-commit-hooks.yaml", "action.yml")
 FIXED_DATE = "2024-01-01T00:00:00+00:00"
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # runs pre-commit or pip for real: deselect with -m "not slow"
 
 
 def git_env(extra=None) -> dict:
@@ -156,6 +156,7 @@ def test_hooks_manifest_is_what_the_conventions_ask():
         assert not files.search(name), name
 
 
+@slow
 def test_pre_commit_try_repo_fails_on_a_flattened_frozen_script(snapshot, tmp_path, pre_commit_home):
     bad, _ = bn001_examples()
     repo = make_repo(tmp_path / "user", {"train.py": bad, "README.txt": "not checked\n"})
@@ -166,6 +167,7 @@ def test_pre_commit_try_repo_fails_on_a_flattened_frozen_script(snapshot, tmp_pa
     assert re.search(r"^train\.py:\d+:\d+: BN001 ", r.stdout, re.M), out
 
 
+@slow
 def test_pre_commit_readme_config_passes_on_the_good_script(snapshot, tmp_path, pre_commit_home):
     _, good = bn001_examples()
     repo = make_repo(tmp_path / "user", {".pre-commit-config.yaml": user_config(snapshot), "train.py": good})
@@ -175,6 +177,7 @@ def test_pre_commit_readme_config_passes_on_the_good_script(snapshot, tmp_path, 
     assert re.search(r"^bnlint \(Keras model files\)\.+\(no files to check\)Skipped$", r.stdout, re.M), r.stdout
 
 
+@slow
 def test_pre_commit_models_hook_checks_models_and_saved_model_folders(snapshot, tmp_path, pre_commit_home):
     """Unreadable model files fail the hook (BN900); a SavedModel folder is checked once, through
     its saved_model.pb, and its other files are not passed."""
@@ -196,6 +199,7 @@ def test_pre_commit_models_hook_checks_models_and_saved_model_folders(snapshot, 
     assert "keras_metadata.pb:" not in out and "variables.index" not in out and "notes.txt" not in out
 
 
+@slow
 def test_pre_commit_models_hook_fails_on_a_flattened_frozen_h5(snapshot, tmp_path, pre_commit_home):
     fixture = next((p for p in FIXTURE_MODELS if p.is_file()), None)
     if fixture is None:
@@ -207,6 +211,7 @@ def test_pre_commit_models_hook_fails_on_a_flattened_frozen_h5(snapshot, tmp_pat
     assert re.search(r"^flat_frozen\.h5:1:1: BN1\d\d ", r.stdout, re.M), r.stdout
 
 
+@slow
 def test_pre_commit_fix_hook_applies_the_safe_fixes(snapshot, tmp_path, pre_commit_home, run_cli):
     bad, _ = bn001_examples()
     # what `bnlint --fix` does to the file, in this process
@@ -355,6 +360,7 @@ def expected_findings(run_cli, workspace: Path, paths: list[str]) -> list[dict]:
     return json.loads(out)
 
 
+@slow
 def test_action_runs_the_readme_workflow_step(installed_action, tmp_path, run_cli):
     _, _, ours = workflow_step()
     given = ours.get("with", {})
@@ -391,6 +397,7 @@ def test_action_runs_the_readme_workflow_step(installed_action, tmp_path, run_cl
         jsonschema.Draft7Validator(json.loads(SCHEMA.read_text())).validate(doc)
 
 
+@slow
 def test_action_exit_code_follows_fail_on_and_args(installed_action, tmp_path):
     workspace = tmp_path / "workspace"
     write_files(workspace, {"a/broken.h5": b"not an hdf5 file", "b/also broken.keras": b"nope"})
@@ -411,3 +418,29 @@ def test_action_exit_code_follows_fail_on_and_args(installed_action, tmp_path):
     # a bad input value: exit 2 with an error annotation, before running anything
     r = installed_action.run_step("run", {"fail-on": "sometimes"}, workspace)
     assert r.returncode == 2 and r.stdout.startswith("::error title=bnlint::input 'fail-on'")
+
+
+# --- ruff coexistence ---------------------------------------------------------------------------------
+
+def test_readme_ruff_snippet_keeps_bnlint_noqa_codes(tmp_path):
+    """ruff's RUF100 fix drops codes it does not know from a `# noqa` it edits; the README's
+    `lint.external` snippet keeps bnlint's."""
+    import importlib.util
+
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff is not installed (pip install ruff)")
+    source = "import os  # noqa: BN001, F401, E501\n"
+
+    def ruff_fix(folder: Path) -> str:
+        (folder / "train.py").write_text(source)
+        r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "RUF100", "--fix", "train.py"],
+                           cwd=folder, capture_output=True, text=True, timeout=120)
+        assert r.returncode in (0, 1), r.stdout + r.stderr
+        return (folder / "train.py").read_text()
+
+    (tmp_path / "without").mkdir()
+    (tmp_path / "without" / "pyproject.toml").write_text("[tool.ruff]\n")
+    assert "BN001" not in ruff_fix(tmp_path / "without")            # the hazard the snippet is for
+    (tmp_path / "with").mkdir()
+    (tmp_path / "with" / "pyproject.toml").write_text(snippet("ruff"))
+    assert ruff_fix(tmp_path / "with") == "import os  # noqa: BN001\n"
