@@ -1,0 +1,221 @@
+"""The script analyzer: training scripts and Jupyter notebooks, rules BN001-BN006.
+
+    analyze_script(path, display_path, data, ctx) -> ScriptResult
+    apply_fixes(data, path, findings) -> bytes
+
+Pipeline: byte prefilter → decode (encoding, BOM, notebook cells) → parse the statements that
+matter (chunks.py) → one collector pass builds facts (collector.py) → each enabled rule reads the
+facts (rules/) → reports become `Finding`s with 1-based positions and text edits.
+"""
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass, field
+
+from bnlint.context import RuleContext
+from bnlint.errors import BnlintInputError
+from bnlint.finding import Edit, Finding, Fix
+from bnlint.script.chunks import parse_python
+from bnlint.script.collector import Collector, preprocessing_visible
+from bnlint.script.facts import Facts, TrainableChange
+from bnlint.script.rules import RULES
+from bnlint.script.rules.base import NodeEdit, Report
+from bnlint.script.source import (
+    decode_script, dump_notebook, encode_script, load_notebook, split_lines,
+)
+from bnlint.script.target_inference import infer_target
+from bnlint.suppression import parse_suppressions
+
+__all__ = ["ModelBuild", "ScriptResult", "analyze_script", "apply_fixes", "SCRIPT_CODES"]
+
+SCRIPT_CODES = frozenset(RULES)
+
+# What each rule cannot fire without (bytes of the raw file): a file with none of them for the
+# enabled rules is not parsed at all. A base comes from `applications`/`load_model`, or from a
+# helper in a sibling module, which the script then freezes, wires or calls.
+_NEEDS = {
+    "BN001": (b"applications", b"load_model", b"trainable"),
+    "BN002": (b"trainable",),
+    "BN003": (b"applications", b"load_model", b"Model"),
+    "BN004": (b"trainable",),
+    "BN005": (b"set_learning_phase",),
+    "BN006": (b"applications",),
+}
+
+
+@dataclass(frozen=True)
+class ModelBuild:
+    """Where the script builds a model around a base, or unfreezes one (links model findings)."""
+
+    architecture: str            # e.g. "ResNet50"
+    kind: str                    # "flattened" | "nested" | "unfrozen"
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    cell: int | None = None
+
+
+@dataclass
+class ScriptResult:
+    findings: list[Finding]
+    # (cell or None, line) -> suppressed codes (None = blanket noqa)
+    suppressions: dict[tuple[int | None, int], frozenset[str] | None]
+    model_builds: list[ModelBuild] = field(default_factory=list)
+
+
+def _is_notebook(path: pathlib.Path) -> bool:
+    return path.suffix.lower() == ".ipynb"
+
+
+def _worth_parsing(data: bytes, enabled: frozenset[str]) -> bool:
+    needles = {needle for code, needs in _NEEDS.items() if code in enabled for needle in needs}
+    return any(needle in data for needle in needles)
+
+
+def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: RuleContext) -> ScriptResult:
+    enabled = frozenset(code for code in RULES if code in ctx.enabled)
+    if len(data) > ctx.limits.max_script_bytes:
+        raise BnlintInputError(f"script larger than the {ctx.limits.max_script_bytes}-byte limit")
+    if _is_notebook(path):
+        notebook = load_notebook(data)
+        units = [(cell.number, cell.text, cell.python) for cell in notebook.cells] if notebook.python else []
+    else:
+        text = decode_script(data).text
+        units = [(None, text, text)]
+    if not enabled or not _worth_parsing(data, enabled):
+        return ScriptResult([], {})
+
+    suppressions: dict[tuple[int | None, int], frozenset[str] | None] = {}
+    facts = Facts()
+    chunks = []
+    for cell, original, python in units:
+        for line, codes in parse_suppressions(original).items():
+            suppressions[(cell, line)] = codes
+        try:
+            parsed = parse_python(python, cell)
+        except RecursionError:
+            raise BnlintInputError("expression nested too deeply to analyse") from None
+        facts.sources.append(parsed)
+        chunks.extend(parsed.chunks)
+        if preprocessing_visible(python):
+            facts.preprocessing_visible = True
+
+    collector = Collector(facts, path)
+    try:
+        collector.run(chunks)
+    except RecursionError:
+        raise BnlintInputError("expression nested too deeply to analyse") from None
+    facts.module_names = dict(collector.module_env.vars)
+    facts.target_inferred = ctx.target is None
+    target = ctx.target or infer_target(facts.imports)
+
+    findings: dict[tuple, Finding] = {}
+    for code in sorted(enabled):
+        for report in RULES[code](facts, target):
+            if report.site.external:
+                continue
+            finding = _finding(report, display_path)
+            findings.setdefault((finding.code, finding.cell, finding.line, finding.column), finding)
+    ordered = sorted(findings.values(), key=lambda f: f.sort_key)
+    return ScriptResult(ordered, suppressions, _model_builds(facts))
+
+
+def _finding(report: Report, display_path: str) -> Finding:
+    site = report.site
+    line, column, end_line, end_column = site.chunk.position(site.node)
+    statement_line = site.chunk.position(site.statement)[0]
+    fix = None
+    if report.fix is not None:
+        edits = tuple(sorted((_edit(e) for e in report.fix.edits), key=lambda e: (e.line, e.column)))
+        fix = Fix(report.fix.message, edits, report.fix.applicability)
+    return Finding(report.code, report.message, display_path, line, column, end_line, end_column,
+                   severity=report.severity, cell=site.chunk.cell, help=report.help, fix=fix,
+                   statement_line=statement_line)
+
+
+def _edit(edit: NodeEdit) -> Edit:
+    line, column, end_line, end_column = edit.chunk.position(edit.node)
+    if edit.where == "before":
+        return Edit(edit.content, line, column, line, column)
+    if edit.where == "next_line":
+        return Edit(edit.content, end_line + 1, 1, end_line + 1, 1)
+    return Edit(edit.content, line, column, end_line, end_column)
+
+
+def _model_builds(facts: Facts) -> list[ModelBuild]:
+    builds = []
+    for model in facts.models:
+        if model.site.external:
+            continue
+        for component in model.components:
+            if component.base.loaded:
+                continue
+            builds.append(_build(component.base.architecture, component.kind, model.site))
+    for event in facts.events:
+        if isinstance(event, TrainableChange) and event.value is True and not event.site.external:
+            for base in facts.owner_bases(event.owner):
+                if not base.loaded:
+                    builds.append(_build(base.architecture, "unfrozen", event.site))
+    return list(dict.fromkeys(builds))
+
+
+def _build(architecture: str, kind: str, site) -> ModelBuild:
+    line, column, end_line, end_column = site.chunk.position(site.node)
+    return ModelBuild(architecture, kind, line, column, end_line, end_column, site.chunk.cell)
+
+
+# --- applying fixes ----------------------------------------------------------------------------
+
+def apply_fixes(data: bytes, path: pathlib.Path, findings: list[Finding]) -> bytes:
+    """Apply the fix edits of `findings` (skipping a finding whose edits overlap an applied one)."""
+    with_fix = sorted((f for f in findings if f.fix is not None and f.fix.edits), key=lambda f: f.sort_key)
+    if not with_fix:
+        return data
+    by_cell: dict[int | None, list[Edit]] = {}
+    for finding in with_fix:
+        edits = by_cell.setdefault(finding.cell, [])
+        if any(_overlaps(new, old) for new in finding.fix.edits for old in edits):
+            continue
+        edits.extend(finding.fix.edits)
+    if _is_notebook(path):
+        notebook = load_notebook(data)
+        texts = {cell.number: cell.text for cell in notebook.cells}
+        new_sources = {cell: _apply_edits(texts[cell], edits) for cell, edits in by_cell.items()
+                       if cell in texts}
+        return dump_notebook(notebook, new_sources)
+    source = decode_script(data)
+    return encode_script(source, _apply_edits(source.text, by_cell.get(None, [])))
+
+
+def _span(edit: Edit) -> tuple[tuple[int, int], tuple[int, int]]:
+    return (edit.line, edit.column), (edit.end_line, edit.end_column)
+
+
+def _overlaps(a: Edit, b: Edit) -> bool:
+    (a_start, a_end), (b_start, b_end) = _span(a), _span(b)
+    if a_start == a_end or b_start == b_end:
+        # An insertion conflicts only with an edit strictly around it, or one at the same point.
+        point, other = (a_start, (b_start, b_end)) if a_start == a_end else (b_start, (a_start, a_end))
+        return other[0] < point < other[1] or point == other[0] == other[1]
+    return a_start < b_end and b_start < a_end
+
+
+def _apply_edits(text: str, edits: list[Edit]) -> str:
+    lines = split_lines(text)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:
+        if line > len(lines):
+            return len(text)
+        return starts[line - 1] + column - 1
+
+    for edit in sorted(edits, key=lambda e: (e.line, e.column, e.end_line, e.end_column), reverse=True):
+        start, end = offset(edit.line, edit.column), offset(edit.end_line, edit.end_column)
+        content = edit.content
+        if edit.line > len(lines) and text and not text.endswith(("\n", "\r")):
+            content = "\n" + content
+        text = text[:start] + content + text[end:]
+    return text

@@ -1,0 +1,886 @@
+"""The one pass over a parsed script that turns code into facts (bases, models, events).
+
+It is a small abstract interpreter: statements are executed in program order, names are bound to
+abstract values (`values.py`), and whatever the rules need is recorded in `Facts`. Functions are
+executed when they are called (with the abstract arguments), so events inside them land in program
+order; functions and classes that are never called are executed once at the end. Branches are both
+executed, loops once.
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+
+import libcst as cst
+
+from bnlint.errors import BnlintInputError
+from bnlint.script.applications import FAMILIES, family_of
+from bnlint.script.chunks import Chunk, parse_python
+from bnlint.script.facts import (
+    Base, BaseCall, Compile, Component, Facts, Fit, LearningPhase, ModelFact, Site, TrainableChange,
+)
+from bnlint.script.source import decode_script
+from bnlint.script.values import (
+    BaseInput, BaseV, Class, Const, Env, Function, GraphTensor, Instance, KerasInput, Layer, Layers,
+    Method, Module, ModelV, NestedTensor, QName, Seq, TrainingParam, Wrapped, atoms, tensors, union,
+)
+
+_FIT_METHODS = {"fit", "fit_generator", "train_on_batch"}
+# A test on a layer that selects BatchNormalization layers (isinstance, class name, layer name).
+_BN_TEST = re.compile(r"batch_?norm|BatchNorm|['\"][^'\"\n]{0,12}\bbn\b[^'\"\n]{0,12}['\"]|['\"][^'\"\n]*_bn['\"]|['\"]bn_", re.I)
+_MAX_CALL_DEPTH = 6
+_MAX_FUNCTION_RUNS = 400
+
+
+class _Return(Exception):
+    pass
+
+
+class Collector:
+    def __init__(self, facts: Facts, path: pathlib.Path | None, follow_imports: bool = True):
+        self.facts = facts
+        self.path = path
+        self.follow_imports = follow_imports
+        self.module_env = Env()
+        self._chunk: Chunk | None = None
+        self._statement: cst.CSTNode | None = None
+        self._scope: object = "module"
+        self._frames: list[list] = []           # return values of the functions being run
+        self._active: list[cst.FunctionDef] = []
+        self._runs = 0
+        self._called: set[int] = set()
+        self._defined: list[object] = []        # Function | Class, to run the never-called ones
+        self._siblings: dict[pathlib.Path, Env | None] = {}
+
+    # --- entry points ----------------------------------------------------------------------
+
+    def run(self, chunks: list[Chunk], run_uncalled: bool = True) -> Env:
+        for chunk in chunks:
+            self._chunk = chunk
+            self._exec_body(chunk.module.body, self.module_env)
+        if run_uncalled:
+            self._run_uncalled()
+        return self.module_env
+
+    def _run_uncalled(self) -> None:
+        for definition in list(self._defined):
+            if id(definition) in self._called or definition.chunk.external:
+                continue
+            if isinstance(definition, Function):
+                self._call_function(definition, [], {}, None)
+            else:
+                self._instantiate(definition, [], {}, definition.node)
+
+    # --- statements ------------------------------------------------------------------------
+
+    def _site(self, node: cst.CSTNode) -> Site:
+        return Site(node, self._chunk, self._statement or node, self._scope)
+
+    def _exec_body(self, body, env: Env) -> None:
+        if isinstance(body, cst.BaseSuite):
+            body = body.body
+        for stmt in body:
+            self._exec_stmt(stmt, env)
+
+    def _exec_stmt(self, stmt: cst.CSTNode, env: Env) -> None:
+        outer = self._statement
+        self._statement = stmt
+        try:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    self._exec_small(small, env)
+            elif isinstance(stmt, cst.SimpleStatementSuite):
+                for small in stmt.body:
+                    self._exec_small(small, env)
+            elif isinstance(stmt, cst.FunctionDef):
+                defaults = {}
+                for param in [*stmt.params.posonly_params, *stmt.params.params, *stmt.params.kwonly_params]:
+                    if param.default is not None:
+                        defaults[param.name.value] = self._eval(param.default, env)
+                function = Function(stmt, self._chunk, env, defaults)
+                self._defined.append(function)
+                env.set(stmt.name.value, (function,))
+            elif isinstance(stmt, cst.ClassDef):
+                cls = Class(stmt, self._chunk, env)
+                self._defined.append(cls)
+                env.set(stmt.name.value, (cls,))
+            elif isinstance(stmt, cst.If):
+                self._exec_if(stmt, env)
+            elif isinstance(stmt, (cst.For,)):
+                self._exec_for(stmt, env)
+            elif isinstance(stmt, cst.While):
+                self._eval(stmt.test, env)
+                self._exec_body(stmt.body, env)
+                if stmt.orelse:
+                    self._exec_body(stmt.orelse.body, env)
+            elif isinstance(stmt, cst.With):
+                for item in stmt.items:
+                    value = self._eval(item.item, env)
+                    if item.asname is not None:
+                        self._assign(item.asname.name, value, env)
+                self._exec_body(stmt.body, env)
+            elif isinstance(stmt, (cst.Try, cst.TryStar)):
+                self._exec_body(stmt.body, env)
+                for handler in stmt.handlers:
+                    self._exec_body(handler.body, env)
+                for extra in (stmt.orelse, stmt.finalbody):
+                    if extra is not None:
+                        self._exec_body(extra.body, env)
+            elif isinstance(stmt, cst.Match):
+                self._eval(stmt.subject, env)
+                for case in stmt.cases:
+                    self._exec_body(case.body, env)
+        finally:
+            self._statement = outer
+
+    def _exec_small(self, small: cst.BaseSmallStatement, env: Env) -> None:
+        if isinstance(small, cst.Assign):
+            value = self._eval(small.value, env)
+            for target in small.targets:
+                self._assign(target.target, value, env, small.value)
+        elif isinstance(small, cst.AnnAssign):
+            if small.value is not None:
+                self._assign(small.target, self._eval(small.value, env), env, small.value)
+        elif isinstance(small, cst.AugAssign):
+            self._eval(small.value, env)
+        elif isinstance(small, cst.Expr):
+            self._eval(small.value, env)
+        elif isinstance(small, cst.Return):
+            if small.value is not None and self._frames:
+                self._frames[-1].append(self._eval(small.value, env))
+        elif isinstance(small, cst.Import):
+            self._import(small, env)
+        elif isinstance(small, cst.ImportFrom):
+            self._import_from(small, env)
+
+    def _exec_if(self, stmt: cst.If, env: Env) -> None:
+        self._eval(stmt.test, env)
+        selection = self._layer_test(stmt.test, env)
+        self._exec_body(stmt.body, self._refined(env, selection, positive=True))
+        if isinstance(stmt.orelse, cst.If):
+            self._exec_if(stmt.orelse, self._refined(env, selection, positive=False))
+        elif stmt.orelse is not None:
+            self._exec_body(stmt.orelse.body, self._refined(env, selection, positive=False))
+
+    def _exec_for(self, stmt: cst.For, env: Env) -> None:
+        element = self._iterate(stmt.iter, env)
+        self._assign(stmt.target, element, env)
+        self._exec_body(stmt.body, env)
+        if stmt.orelse is not None:
+            self._exec_body(stmt.orelse.body, env)
+
+    def _iterate(self, iterable: cst.BaseExpression, env: Env) -> tuple:
+        """Abstract value of one element of `iterable` (`for x in iterable`)."""
+        if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) \
+                and not env.bound(iterable.func.value) and iterable.args:
+            builtin = iterable.func.value
+            inner = iterable.args[0].value
+            if builtin == "enumerate":
+                return (Seq(((Const(None),), self._iterate(inner, env))),)
+            if builtin in ("list", "reversed", "sorted", "iter", "tuple"):
+                return self._iterate(inner, env)
+            if builtin == "zip":
+                return (Seq(tuple(self._iterate(arg.value, env) for arg in iterable.args)),)
+        value = self._eval(iterable, env)
+        element = []
+        for atom in value:
+            if isinstance(atom, Layers) and not isinstance(atom, Layer):
+                element.append(Layer(atom.owner, atom.whole, atom.bn, atom.via_model))
+            elif isinstance(atom, Seq):
+                for item in atom.items:
+                    element.extend(item)
+            elif isinstance(atom, (BaseV, ModelV)):
+                # `for layer in model:` is rare; iterating a list of bases is what we see.
+                element.append(atom)
+        return tuple(element)
+
+    # --- layer selections (BN guards, slices, name tests) ----------------------------------
+
+    def _layer_test(self, test: cst.BaseExpression, env: Env) -> tuple[dict, bool | None]:
+        """Which names bound to layers a test is about, and whether it selects BN layers.
+
+        Returns ({name: Layer value}, bn) where bn is True (test selects BN layers), False
+        (selects non-BN layers) or None (some other test: a subset by index or name).
+        """
+        names = {}
+        for node in _names_in(test):
+            value = env.get(node)
+            if any(isinstance(a, Layer) for a in value):
+                names[node] = value
+        if not names:
+            return {}, None
+        code = self._chunk.code(test)
+        if _BN_TEST.search(code):
+            return names, not _negated(test)
+        return names, None
+
+    def _refined(self, env: Env, selection, positive: bool) -> Env:
+        names, bn = selection
+        if not names:
+            return env
+        overlay = {}
+        for name, value in names.items():
+            refined = []
+            for atom in value:
+                if isinstance(atom, Layer):
+                    if bn is None:
+                        atom = Layer(atom.owner, False, atom.bn, atom.via_model, atom.index)
+                    else:
+                        selects_bn = bn if positive else not bn
+                        atom = Layer(atom.owner, False, "bn_only" if selects_bn else "non_bn",
+                                     atom.via_model, atom.index)
+                refined.append(atom)
+            overlay[name] = tuple(refined)
+        return Env(env, overlay)
+
+    # --- assignment ------------------------------------------------------------------------
+
+    def _assign(self, target: cst.BaseExpression, value: tuple, env: Env,
+                value_node: cst.BaseExpression | None = None) -> None:
+        if isinstance(target, cst.Name):
+            self._name_things(target.value, value)
+            env.set(target.value, value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            elements = [e.value for e in target.elements]
+            seqs = [a for a in value if isinstance(a, Seq) and len(a.items) == len(elements)]
+            for index, element in enumerate(elements):
+                item = union(*(s.items[index] for s in seqs)) if seqs else ()
+                if not seqs and value and all(isinstance(a, Layer) for a in value):
+                    item = value
+                self._assign(element, item, env)
+        elif isinstance(target, cst.Attribute):
+            receiver = self._eval(target.value, env)
+            if target.attr.value == "trainable":
+                self._trainable(receiver, value_node, env, target)
+            for atom in receiver:
+                if isinstance(atom, Instance):
+                    self._name_things(f"{self._chunk.code(target.value)}.{target.attr.value}", value)
+                    atom.attrs[target.attr.value] = value
+                    self._adopt(atom, value)
+
+    def _name_things(self, name: str, value: tuple) -> None:
+        for atom in value:
+            if isinstance(atom, BaseV) and atom.base.name == "<base>":
+                atom.base.name = name
+            elif isinstance(atom, ModelV) and atom.model.name == "<model>":
+                atom.model.name = name
+
+    def _adopt(self, instance: Instance, value: tuple) -> None:
+        """A subclassed model holding a base (`self.base = ResNet50(...)`) nests it."""
+        for atom in value:
+            if isinstance(atom, BaseV) and all(c.base is not atom.base for c in instance.model.components):
+                instance.model.components.append(Component(atom.base, "nested"))
+                atom.base.used_as_base = True
+
+    def _trainable(self, receiver: tuple, value_node, env: Env, target: cst.CSTNode) -> None:
+        """`x.trainable = value` (or `setattr(x, "trainable", value)`)."""
+        changes = self._trainable_values(value_node, env)
+        site = self._site(target)
+        for atom in receiver:
+            if isinstance(atom, BaseV):
+                owner, whole, bn, via_model = atom.base, True, "all", False
+            elif isinstance(atom, ModelV):
+                owner, whole, bn, via_model = atom.model, True, "all", False
+            elif isinstance(atom, Instance):
+                owner, whole, bn, via_model = atom.model, True, "all", False
+            elif isinstance(atom, Layer):
+                owner, whole, bn, via_model = atom.owner, atom.whole, atom.bn, atom.via_model
+            else:
+                continue
+            for value, selected in changes:
+                layers_bn = bn if selected == "all" else selected
+                if bn != "all" and selected != "all" and bn != selected:
+                    continue
+                self.facts.events.append(TrainableChange(
+                    site, owner=owner, value=value, whole=whole and selected == "all",
+                    bn=layers_bn, via_model_layers=via_model))
+
+    def _trainable_values(self, node, env: Env) -> list[tuple[bool | None, str]]:
+        """[(value, which layers)] for the right-hand side of a trainable assignment."""
+        if node is None:
+            return [(None, "all")]
+        literal = _literal_bool(node)
+        if literal is not None:
+            return [(literal, "all")]
+        if _BN_TEST.search(self._chunk.code(node)) and self._layer_test(node, env)[0]:
+            # `layer.trainable = not isinstance(layer, BatchNormalization)`
+            bn_trainable = _negated(node)
+            bn_trainable = not bn_trainable
+            return [(bn_trainable, "bn_only"), (not bn_trainable, "non_bn")]
+        for atom in self._eval(node, env):
+            if isinstance(atom, Const) and isinstance(atom.value, bool):
+                return [(atom.value, "all")]
+        return [(None, "all")]
+
+    # --- imports ---------------------------------------------------------------------------
+
+    def _import(self, node: cst.Import, env: Env) -> None:
+        for alias in node.names:
+            dotted = _dotted(alias.name)
+            if alias.asname is not None:
+                env.set(alias.asname.name.value, self._module_value(dotted))
+            else:
+                root = dotted.split(".")[0]
+                env.set(root, self._module_value(root) if root != dotted else self._module_value(dotted))
+            self._note_import(dotted, node)
+
+    def _import_from(self, node: cst.ImportFrom, env: Env) -> None:
+        level = len(node.relative)
+        module = _dotted(node.module) if node.module is not None else ""
+        self._note_import(module, node, level)
+        sibling = None
+        if not QName(module or "x").keras_root and module.split(".")[0] != "tensorflow":
+            sibling = self._sibling_env(module, level)
+        if isinstance(node.names, cst.ImportStar):
+            if sibling is not None:
+                for name, value in sibling.vars.items():
+                    env.set(name, value)
+            elif QName(module).keras_root and "applications" in module:
+                for name in FAMILIES:
+                    env.set(name, (QName(f"{module}.{name}"),))
+            return
+        for alias in node.names:
+            name = _dotted(alias.name)
+            bound = alias.asname.name.value if alias.asname is not None else name
+            if sibling is not None:
+                env.set(bound, sibling.get(name))
+            elif level == 0:
+                env.set(bound, (QName(f"{module}.{name}"),))
+
+    def _module_value(self, dotted: str) -> tuple:
+        if QName(dotted).keras_root or dotted.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
+            return (QName(dotted),)
+        sibling = self._sibling_env(dotted, 0)
+        if sibling is not None:
+            return (Module(sibling),)
+        return (QName(dotted),)
+
+    def _note_import(self, module: str, node, level: int = 0) -> None:
+        if level or self._chunk.external:
+            return
+        imports = self.facts.imports
+        root = QName(module).keras_root
+        if module == "tensorflow" or module.startswith("tensorflow."):
+            root = root or "tensorflow"
+        if root:
+            imports.import_roots.append(root)
+            if self._scope == "module" and self._statement is not None:
+                imports.import_sites.append((self._site(node), root))
+        if root == "keras":
+            parts = module.split(".")
+            if len(parts) >= 2 and parts[1] in ("engine", "legacy"):
+                imports.standalone_signals.append(f"imports {module}")
+            elif module.startswith("keras.layers.normalization") or module.startswith("keras.layers.core"):
+                imports.standalone_signals.append(f"imports {module}")
+            elif len(parts) == 3 and parts[1] == "applications" and isinstance(node, cst.ImportFrom):
+                imports.standalone_signals.append(f"imports from {module}")
+
+    def _sibling_env(self, module: str, level: int) -> Env | None:
+        """Read a module of the same project next to the script (one level deep)."""
+        if not self.follow_imports or self.path is None or not module and not level:
+            return None
+        folder = self.path.parent
+        for _ in range(max(level - 1, 0)):
+            folder = folder.parent
+        relative = pathlib.Path(*module.split(".")) if module else None
+        candidates = []
+        if relative is not None:
+            candidates = [folder / relative.with_suffix(".py"), folder / relative / "__init__.py"]
+        for candidate in candidates:
+            try:
+                resolved = candidate.resolve()
+            except OSError:
+                continue
+            if resolved in self._siblings:
+                return self._siblings[resolved]
+            if not candidate.is_file() or resolved == self.path.resolve():
+                continue
+            self._siblings[resolved] = None
+            try:
+                data = candidate.read_bytes()
+                text = decode_script(data).text
+                parsed = parse_python(text, external=True)
+            except (OSError, BnlintInputError, RecursionError):
+                return None
+            if _PREPROCESSING.search(text):
+                self.facts.preprocessing_visible = True
+            helper = Collector(self.facts, candidate, follow_imports=False)
+            saved = self._chunk
+            env = helper.run(parsed.chunks, run_uncalled=False)
+            self._chunk = saved
+            self._siblings[resolved] = env
+            return env
+        return None
+
+    # --- expressions -----------------------------------------------------------------------
+
+    def _eval(self, node: cst.BaseExpression, env: Env) -> tuple:
+        if isinstance(node, cst.Name):
+            if node.value in ("True", "False", "None") and not env.bound(node.value):
+                return (Const({"True": True, "False": False, "None": None}[node.value]),)
+            return env.get(node.value)
+        if isinstance(node, cst.Attribute):
+            return self._attribute(self._eval(node.value, env), node, env)
+        if isinstance(node, cst.Call):
+            return self._call(node, env)
+        if isinstance(node, cst.Subscript):
+            return self._subscript(node, env)
+        if isinstance(node, (cst.List, cst.Tuple)):
+            items = []
+            for element in node.elements:
+                items.append(self._eval(element.value, env))
+            return (Seq(tuple(items)),)
+        if isinstance(node, cst.Integer):
+            return (Const(int(node.value, 0)) if node.value.isdigit() else Const(None),)
+        if isinstance(node, cst.SimpleString):
+            return (Const(node.evaluated_value),)
+        if isinstance(node, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+            return self._comprehension(node, env)
+        if isinstance(node, cst.NamedExpr):
+            value = self._eval(node.value, env)
+            self._assign(node.target, value, env)
+            return value
+        if isinstance(node, cst.IfExp):
+            self._eval(node.test, env)
+            return union(self._eval(node.body, env), self._eval(node.orelse, env))
+        if isinstance(node, cst.Lambda):
+            return ()
+        # Anything else (arithmetic, comparisons, dicts, f-strings...): evaluate the parts for
+        # their side effects and let tensors flow through.
+        return self._eval_children(node, env)
+
+    def _eval_children(self, node: cst.CSTNode, env: Env) -> tuple:
+        found: list[tuple] = []
+        for child in node.children:
+            if isinstance(child, cst.BaseExpression):
+                found.append(tensors(self._eval(child, env)))
+            elif not isinstance(child, (cst.BaseParenthesizableWhitespace, cst.BaseSuite)):
+                found.append(self._eval_children(child, env))
+        return union(*found)
+
+    def _comprehension(self, node, env: Env) -> tuple:
+        inner = Env(env)
+        for_in = node.for_in
+        while for_in is not None:
+            element = self._iterate(for_in.iter, inner)
+            self._assign(for_in.target, element, inner)
+            for condition in for_in.ifs:
+                selection = self._layer_test(condition.test, inner)
+                inner = self._refined(inner, selection, positive=True)
+            for_in = for_in.inner_for_in
+        value = self._eval(node.elt, inner)
+        # `[l for l in base.layers if ...]` is itself a selection of layers.
+        layers = [Layers(a.owner, a.whole, a.bn, a.via_model) for a in value if isinstance(a, Layer)]
+        return tuple(layers) or tensors(value)
+
+    def _attribute(self, receiver: tuple, node: cst.Attribute, env: Env) -> tuple:
+        attr = node.attr.value
+        out = []
+        for atom in receiver:
+            if isinstance(atom, QName):
+                out.append(QName(f"{atom.name}.{attr}"))
+            elif isinstance(atom, Module):
+                out.extend(atom.env.get(attr))
+            elif isinstance(atom, BaseV):
+                base = atom.base
+                if attr in ("input", "inputs"):
+                    out.append(BaseInput(base))
+                elif attr in ("output", "outputs"):
+                    out.append(GraphTensor(base, (self._site(node),), False))
+                elif attr == "layers":
+                    out.append(Layers(base))
+                else:
+                    out.append(Method(atom, attr))
+            elif isinstance(atom, ModelV):
+                if attr == "layers":
+                    out.append(Layers(atom.model, via_model=True))
+                else:
+                    out.append(Method(atom, attr))
+            elif isinstance(atom, Instance):
+                if attr in atom.attrs:
+                    out.extend(atom.attrs[attr])
+                elif attr == "layers":
+                    out.append(Layers(atom.model, via_model=True))
+                else:
+                    out.append(Method(atom, attr))
+            elif isinstance(atom, Layer) and isinstance(atom.owner, Base):
+                if attr == "output":
+                    out.append(GraphTensor(atom.owner, (self._site(node),), atom.index != -1))
+                elif attr == "input" and atom.index == 0:
+                    out.append(BaseInput(atom.owner))
+        return tuple(out)
+
+    def _subscript(self, node: cst.Subscript, env: Env) -> tuple:
+        value = self._eval(node.value, env)
+        index: int | None = None
+        whole = False
+        if len(node.slice) == 1:
+            part = node.slice[0].slice
+            if isinstance(part, cst.Index):
+                for atom in self._eval(part.value, env):
+                    if isinstance(atom, Const) and isinstance(atom.value, int):
+                        index = atom.value
+                if isinstance(part.value, cst.UnaryOperation) and isinstance(part.value.expression, cst.Integer) \
+                        and isinstance(part.value.operator, cst.Minus):
+                    index = -int(part.value.expression.value, 0)
+            elif isinstance(part, cst.Slice):
+                for piece in (part.lower, part.upper, part.step):
+                    if piece is not None:
+                        self._eval(piece, env)
+                whole = part.upper is None and part.step is None and (
+                    part.lower is None or (isinstance(part.lower, cst.Integer) and part.lower.value == "0"))
+                part = None
+            else:
+                part = None
+            is_slice = not isinstance(node.slice[0].slice, cst.Index)
+        else:
+            is_slice = True
+        out = []
+        for atom in value:
+            if isinstance(atom, Layers) and not isinstance(atom, Layer):
+                if is_slice:
+                    out.append(Layers(atom.owner, atom.whole and whole, atom.bn, atom.via_model))
+                else:
+                    out.append(Layer(atom.owner, False, atom.bn, atom.via_model, index))
+            elif isinstance(atom, Seq) and not is_slice and index is not None and -len(atom.items) <= index < len(atom.items):
+                out.extend(atom.items[index])
+            elif isinstance(atom, Seq) and is_slice:
+                out.append(atom)
+        return tuple(out) + tensors(value)
+
+    # --- calls -----------------------------------------------------------------------------
+
+    def _call(self, node: cst.Call, env: Env) -> tuple:
+        func = self._eval(node.func, env)
+        positional: list[tuple] = []
+        keywords: dict[str, tuple] = {}
+        for arg in node.args:
+            value = self._eval(arg.value, env)
+            if arg.keyword is not None:
+                keywords[arg.keyword.value] = value
+            elif not arg.star:
+                positional.append(value)
+        if isinstance(node.func, cst.Name) and not env.bound(node.func.value):
+            builtin = node.func.value
+            if builtin == "setattr" and len(node.args) >= 3 and _string(node.args[1].value) == "trainable":
+                self._trainable(positional[0], node.args[2].value, env, node)
+                return ()
+            if builtin in ("list", "tuple", "reversed", "sorted") and positional:
+                return positional[0]
+        results: list[tuple] = []
+        handled = False
+        for atom in func:
+            result = self._call_atom(atom, node, positional, keywords, env)
+            if result is not None:
+                handled = True
+                results.append(result)
+        if handled:
+            return union(*results)
+        # A layer applied to tensors (`Dense(2)(x)`), a tf op, ...: the result derives from them.
+        return union(*(tensors(v) for v in positional), *(tensors(v) for v in keywords.values()))
+
+    def _call_atom(self, atom, node: cst.Call, positional, keywords, env: Env) -> tuple | None:
+        if isinstance(atom, QName):
+            return self._call_qualified(atom, node, positional, keywords, env)
+        if isinstance(atom, BaseV):
+            return self._call_base(atom.base, node, env)
+        if isinstance(atom, Wrapped):
+            return self._call_base(atom.base, node, env)
+        if isinstance(atom, Method):
+            return self._call_method(atom, node, positional, keywords)
+        if isinstance(atom, Function):
+            self._called.add(id(atom))
+            return self._call_function(atom, positional, keywords, node)
+        if isinstance(atom, Class):
+            self._called.add(id(atom))
+            return self._instantiate(atom, positional, keywords, node)
+        return None
+
+    def _call_qualified(self, q: QName, node: cst.Call, positional, keywords, env: Env) -> tuple | None:
+        last = q.last
+        root = q.keras_root
+        if last in FAMILIES and ("applications" in q.parts or root):
+            return (BaseV(self._new_base(q, node, positional, keywords)),)
+        if last == "load_model" and (root or q.parts[0] in ("tensorflow", "models")):
+            base = Base("load_model", None, "path", self._site(node))
+            self.facts.bases.append(base)
+            return (BaseV(base),)
+        if not root:
+            if last == "set_learning_phase":
+                self._learning_phase(node)
+                return ()
+            return None
+        self._note_root(root)
+        if last in ("Model", "Functional"):
+            return self._new_model(node, positional, keywords)
+        if last == "Sequential":
+            model = ModelFact(self._site(node), kind="sequential")
+            self.facts.models.append(model)
+            for value in (positional[:1] or [keywords.get("layers", ())]):
+                self._add_to_sequential(model, value)
+            return (ModelV(model),)
+        if last == "TimeDistributed" and positional:
+            return tuple(Wrapped(a.base) for a in positional[0] if isinstance(a, BaseV)) or None
+        if last == "Input":
+            return (KerasInput(self._site(node)),)
+        if last == "set_learning_phase":
+            if root == "keras":
+                self.facts.imports.standalone_signals.append("calls keras.backend.set_learning_phase")
+            self._learning_phase(node)
+            return ()
+        if last == "fit_generator" and root == "keras":
+            self.facts.imports.standalone_signals.append("calls fit_generator")
+        return None
+
+    def _note_root(self, root: str) -> None:
+        if not self._chunk.external:
+            self.facts.imports.keras_roots.append(root)
+
+    def _new_base(self, q: QName, node: cst.Call, positional, keywords) -> Base:
+        weights = "imagenet"
+        input_shape = None
+        include_preprocessing = None
+        input_tensor = False
+        for arg in node.args:
+            keyword = arg.keyword.value if arg.keyword is not None else None
+            if keyword == "weights":
+                weights = _weights_kind(arg.value)
+            elif keyword == "input_shape" and isinstance(arg.value, (cst.Tuple, cst.List)):
+                input_shape = arg.value
+            elif keyword == "input_tensor":
+                input_tensor = not (isinstance(arg.value, cst.Name) and arg.value.value == "None")
+            elif keyword == "include_preprocessing":
+                include_preprocessing = _literal_bool(arg.value)
+        if len(positional) >= 2 and node.args[1].keyword is None:
+            weights = _weights_kind(node.args[1].value)
+        base = Base(q.last, family_of(q.last), weights, self._site(node), input_shape=input_shape,
+                    input_tensor=input_tensor, include_preprocessing=include_preprocessing)
+        self.facts.bases.append(base)
+        if q.keras_root:
+            self._note_root(q.keras_root)
+        return base
+
+    def _new_model(self, node: cst.Call, positional, keywords) -> tuple:
+        inputs = positional[0] if positional else keywords.get("inputs", keywords.get("input", ()))
+        outputs = positional[1] if len(positional) > 1 else keywords.get("outputs", keywords.get("output", ()))
+        inputs_node = None
+        for index, arg in enumerate(node.args):
+            if (arg.keyword is None and index == 0) or (arg.keyword is not None and arg.keyword.value in ("inputs", "input")):
+                inputs_node = arg.value
+                break
+        model = ModelFact(self._site(node))
+        base_inputs = {id(a.base) for a in atoms(inputs) if isinstance(a, BaseInput)}
+        graph: dict[int, list[GraphTensor]] = {}
+        for atom in atoms(outputs):
+            if isinstance(atom, GraphTensor):
+                graph.setdefault(id(atom.base), []).append(atom)
+            elif isinstance(atom, NestedTensor):
+                if all(c.call is not atom.call for c in model.components):
+                    model.components.append(Component(atom.call.base, "nested", call=atom.call))
+        for found in graph.values():
+            base = found[0].base
+            refs = tuple(dict.fromkeys(site for atom in found for site in atom.refs))
+            model.components.append(Component(
+                base, "flattened", output_refs=refs, intermediate=any(a.intermediate for a in found),
+                inputs_site=self._site(inputs_node) if inputs_node is not None else None,
+                inputs_is_base_input=id(base) in base_inputs))
+        for component in model.components:
+            component.base.used_as_base = True
+        self.facts.models.append(model)
+        return (ModelV(model),)
+
+    def _add_to_sequential(self, model: ModelFact, value: tuple) -> None:
+        for atom in atoms(value):
+            if isinstance(atom, BaseV):
+                model.components.append(Component(atom.base, "nested"))
+                atom.base.used_as_base = True
+            elif isinstance(atom, ModelV):
+                for component in atom.model.components:
+                    model.components.append(Component(component.base, "nested"))
+
+    def _call_base(self, base: Base, node: cst.Call, env: Env) -> tuple:
+        base.used_as_base = True
+        training, training_arg = "absent", None
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value == "training":
+                training_arg = arg
+                literal = _literal_bool(arg.value)
+                if literal is False or (isinstance(arg.value, cst.Integer) and arg.value.value == "0"):
+                    training = "false"
+                elif literal is True:
+                    training = "true"
+                elif any(isinstance(a, TrainingParam) for a in self._eval(arg.value, env)):
+                    training = "forwarded"
+                else:
+                    training = "other"
+        call = BaseCall(base, self._site(node), training, training_arg)
+        self.facts.base_calls.append(call)
+        return (NestedTensor(call),)
+
+    def _call_method(self, method: Method, node: cst.Call, positional, keywords) -> tuple | None:
+        receiver = method.receiver
+        if isinstance(receiver, BaseV):
+            model = receiver.base
+        elif isinstance(receiver, ModelV):
+            model = receiver.model
+        else:
+            model = receiver.model
+        name = method.name
+        if name == "compile":
+            self.facts.events.append(Compile(self._site(node), model=model))
+            return ()
+        if name in _FIT_METHODS:
+            self.facts.events.append(Fit(self._site(node), model=model, method=name))
+            return ()
+        if name == "add" and isinstance(receiver, ModelV) and positional:
+            self._add_to_sequential(receiver.model, positional[0])
+            return ()
+        if name == "get_layer":
+            owner = receiver.base if isinstance(receiver, BaseV) else model
+            return (Layer(owner, False, "all", False, None),)
+        return ()
+
+    def _learning_phase(self, node: cst.Call) -> None:
+        value = "other"
+        if node.args:
+            literal = node.args[0].value
+            if isinstance(literal, cst.Integer) and literal.value in ("0", "1"):
+                value = literal.value
+            elif _literal_bool(literal) is not None:
+                value = "1" if _literal_bool(literal) else "0"
+        self.facts.events.append(LearningPhase(self._site(node), value=value))
+
+    # --- user functions and classes --------------------------------------------------------
+
+    def _call_function(self, function: Function, positional, keywords, node, bind_self=None) -> tuple:
+        if function.node in self._active or len(self._active) >= _MAX_CALL_DEPTH \
+                or self._runs >= _MAX_FUNCTION_RUNS:
+            return ()
+        self._runs += 1
+        env = Env(function.env)
+        params = [*function.node.params.posonly_params, *function.node.params.params]
+        if bind_self is not None and params:
+            env.set(params[0].name.value, (bind_self,))
+            params = params[1:]
+        for index, param in enumerate(params):
+            name = param.name.value
+            if index < len(positional):
+                env.set(name, positional[index])
+            elif name in keywords:
+                env.set(name, keywords[name])
+            elif name in function.defaults:
+                env.set(name, function.defaults[name])
+            elif name == "training":
+                env.set(name, (TrainingParam(),))
+        for param in function.node.params.kwonly_params:
+            name = param.name.value
+            env.set(name, keywords.get(name, function.defaults.get(name, ())))
+            if name == "training" and name not in keywords:
+                env.set(name, (TrainingParam(),))
+        saved = (self._chunk, self._statement, self._scope)
+        self._chunk, self._scope = function.chunk, function.node
+        self._active.append(function.node)
+        self._frames.append([])
+        try:
+            self._exec_body(function.node.body, env)
+        finally:
+            returns = self._frames.pop()
+            self._active.pop()
+            self._chunk, self._statement, self._scope = saved
+        return union(*returns)
+
+    def _instantiate(self, cls: Class, positional, keywords, node) -> tuple:
+        model = ModelFact(Site(node, self._chunk, self._statement or node, self._scope),
+                          name=cls.node.name.value, kind="subclass")
+        instance = Instance(cls, model)
+        methods = []
+        saved = self._chunk
+        self._chunk = cls.chunk
+        class_env = Env(cls.env)
+        for stmt in cls.node.body.body:
+            if isinstance(stmt, cst.FunctionDef):
+                methods.append(Function(stmt, cls.chunk, cls.env, {}))
+            else:
+                self._exec_stmt(stmt, class_env)
+        self._chunk = saved
+        # __init__ first (it creates the attributes), then the others in source order.
+        methods.sort(key=lambda f: f.node.name.value != "__init__")
+        for method in methods:
+            if method.node.name.value == "__init__":
+                self._call_function(method, positional, keywords, node, bind_self=instance)
+            else:
+                self._call_function(method, [], {}, node, bind_self=instance)
+        if model.components:
+            self.facts.models.append(model)
+        return (instance,)
+
+
+_PREPROCESSING = re.compile(
+    r"preprocess_input|\bRescaling\b|\bNormalization\s*\(|preprocessing_function|\brescale\s*=|/\s*255|"
+    r"\bpreprocess\w*\s*\(")
+
+
+def preprocessing_visible(text: str) -> bool:
+    """Any visible input preprocessing (the file's own, or `preprocess_input`)."""
+    return bool(_PREPROCESSING.search(text))
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _string(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _literal_bool(node: cst.BaseExpression) -> bool | None:
+    if isinstance(node, cst.Name) and node.value in ("True", "False"):
+        return node.value == "True"
+    if isinstance(node, cst.Integer) and node.value in ("0", "1"):
+        return node.value == "1"
+    return None
+
+
+def _weights_kind(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name) and node.value == "None":
+        return "none"
+    text = _string(node)
+    if text is None:
+        return "unknown"
+    return "imagenet" if text == "imagenet" else "path"
+
+
+def _names_in(node: cst.CSTNode) -> list[str]:
+    found = []
+
+    def walk(n):
+        if isinstance(n, cst.Name):
+            found.append(n.value)
+        elif isinstance(n, cst.Attribute):
+            walk(n.value)
+            return
+        for child in n.children:
+            walk(child)
+
+    walk(node)
+    return found
+
+
+def _negated(node: cst.CSTNode) -> bool:
+    """Does a test select the complement (`not isinstance(...)`, `'bn' not in name`, `!=`)?"""
+    negated = False
+    while isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+        negated = not negated
+        node = node.expression
+    if isinstance(node, cst.Comparison):
+        for target in node.comparisons:
+            if isinstance(target.operator, (cst.NotIn, cst.NotEqual, cst.IsNot)):
+                negated = not negated
+    return negated

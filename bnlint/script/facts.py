@@ -1,0 +1,172 @@
+"""What the one traversal of a script learns, in program order. Rules read only these.
+
+A *base* is a pretrained model object created in the script (a `keras.applications`
+constructor or `load_model`). *Events* are what the script does with bases and models, in the
+order the program does it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from bnlint.script.applications import Family
+from bnlint.script.chunks import Chunk
+
+
+@dataclass(frozen=True)
+class Site:
+    """A node and the chunk it was parsed in (positions are resolved only for findings)."""
+
+    node: cst.CSTNode = field(repr=False)
+    chunk: Chunk = field(repr=False)
+    statement: cst.CSTNode = field(repr=False)   # the enclosing statement (its first line carries `# noqa`)
+    scope: object = field(repr=False)            # the function/module body the node runs in
+
+    @property
+    def external(self) -> bool:
+        return self.chunk.external
+
+
+@dataclass(eq=False)
+class Base:
+    architecture: str                 # "ResNet50", or "load_model" for a loaded model
+    family: Family | None
+    weights: str                      # "imagenet" | "path" | "none" | "unknown"
+    site: Site                        # the constructor call
+    name: str = "<base>"              # first variable it was bound to
+    input_shape: cst.BaseExpression | None = None   # literal `input_shape=` of the constructor
+    input_tensor: bool = False        # built on an existing `Input` via `input_tensor=`
+    include_preprocessing: bool | None = None
+    used_as_base: bool = False        # wired into another model, called or frozen
+
+    @property
+    def loaded(self) -> bool:
+        return self.architecture == "load_model"
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights != "none"
+
+    @property
+    def has_bn(self) -> bool:
+        # A loaded model's layers are unknown: assume a pretrained CNN with BN when it is used as a base.
+        return self.family.has_bn if self.family else self.loaded
+
+    @property
+    def pretrained_bn_base(self) -> bool:
+        return self.pretrained and self.has_bn and (not self.loaded or self.used_as_base)
+
+
+@dataclass(eq=False)
+class ModelFact:
+    """A model the script builds (functional, Sequential, subclassed) or loads."""
+
+    site: Site
+    name: str = "<model>"
+    kind: str = "functional"          # "functional" | "sequential" | "subclass" | "loaded"
+    components: list["Component"] = field(default_factory=list)
+    base: Base | None = None          # a loaded model is also a base
+
+    def bases(self) -> list[Base]:
+        found = [c.base for c in self.components]
+        if self.base is not None:
+            found.append(self.base)
+        return list(dict.fromkeys(found))
+
+
+@dataclass(eq=False)
+class Component:
+    """How a base ends up inside a model."""
+
+    base: Base
+    kind: str                         # "flattened" | "nested"
+    # flattened: the `base.output` / intermediate references the head starts from
+    output_refs: tuple[Site, ...] = ()
+    intermediate: bool = False        # head starts from `get_layer(...).output` / `layers[i].output`
+    inputs_site: Site | None = None   # the `inputs=` argument of the Model call
+    inputs_is_base_input: bool = False
+    call: "BaseCall | None" = None    # nested: the call that put it there
+
+
+@dataclass(eq=False)
+class BaseCall:
+    """A base called as a layer: `base(x)`, `base(x, training=False)`, `TimeDistributed(base)(x)`."""
+
+    base: Base
+    site: Site                        # the call
+    training: str                     # "absent" | "false" | "true" | "forwarded" | "other"
+    training_arg: cst.Arg | None = None
+
+
+@dataclass(eq=False)
+class Event:
+    site: Site
+
+
+@dataclass(eq=False)
+class TrainableChange(Event):
+    """`x.trainable = value` on a base, a model, or (some of) their layers."""
+
+    owner: object = None              # Base | ModelFact
+    value: bool | None = None         # None: not a literal
+    whole: bool = True                # False: only some layers (slice, index, name test)
+    bn: str = "all"                   # which layers by BN-ness: "all" | "bn_only" | "non_bn"
+    via_model_layers: bool = False    # indexes into model.layers (breaks if the model is rewired)
+
+
+@dataclass(eq=False)
+class Compile(Event):
+    model: object = None              # ModelFact | Base
+
+
+@dataclass(eq=False)
+class Fit(Event):
+    model: object = None
+    method: str = "fit"
+
+
+@dataclass(eq=False)
+class LearningPhase(Event):
+    value: str = "other"              # "0" | "1" | "other"
+
+
+@dataclass
+class ImportFacts:
+    # Keras packages the script's Keras calls resolve to ("keras", "tensorflow.keras", "tf_keras"),
+    # in program order, and those its imports name ("tensorflow" for a bare `import tensorflow`).
+    keras_roots: list[str] = field(default_factory=list)
+    import_roots: list[str] = field(default_factory=list)
+    # Top-level imports of a Keras package: where a fix may add `from ... import Input`.
+    import_sites: list = field(default_factory=list)
+    # Standalone-Keras-only APIs seen (fit_generator, keras.engine, K.set_learning_phase...).
+    standalone_signals: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Facts:
+    bases: list[Base] = field(default_factory=list)
+    models: list[ModelFact] = field(default_factory=list)
+    base_calls: list[BaseCall] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    imports: ImportFacts = field(default_factory=ImportFacts)
+    preprocessing_visible: bool = False
+    target_inferred: bool = True                   # no --target-keras / project pin: guessed from imports
+    sources: list = field(default_factory=list)      # ParsedSource of the file (or of each cell)
+    module_names: dict = field(default_factory=dict)  # module-level name -> abstract value (spelling `Input`)
+
+    def used_names(self) -> set[str]:
+        """Every name the file uses (computed on demand: only fixes need it)."""
+        if not hasattr(self, "_used_names"):
+            self._used_names = set().union(*(source.names() for source in self.sources))
+        return self._used_names
+
+    def models_holding(self, base: Base) -> list[ModelFact]:
+        return [m for m in self.models if base in m.bases()]
+
+    def owner_bases(self, owner) -> list[Base]:
+        if isinstance(owner, Base):
+            return [owner]
+        if isinstance(owner, ModelFact):
+            return owner.bases()
+        return []

@@ -1,0 +1,153 @@
+"""BN001: a pretrained BN base flattened into a model through its symbolic tensors, and frozen.
+
+`Model(inputs=base.input, outputs=head(base.output))` copies the base's layers into the new
+model, so the base can never be called with `training=False`. Frozen BN then uses batch statistics
+in training on legacy Keras (the 100 %-train / chance-validation symptom), and on TF2 / Keras 3
+falls back to batch statistics as soon as it is unfrozen.
+"""
+from __future__ import annotations
+
+from bnlint.finding import Applicability, Severity
+from bnlint.script.facts import Component, Facts, ModelFact, TrainableChange
+from bnlint.script.rules.base import FixPlan, NodeEdit, Report
+from bnlint.script.rules.common import STANDALONE_BN_FIX, changes_covering, describe, is_transfer_base, tf_keras3_note
+from bnlint.script.values import QName
+from bnlint.target import KerasTarget
+
+CODE = "BN001"
+
+
+def check(facts: Facts, target: KerasTarget):
+    for model in facts.models:
+        for component in model.components:
+            base = component.base
+            if component.kind != "flattened" or not is_transfer_base(facts, base):
+                continue
+            freezes = [c for c in changes_covering(facts, base) if c.value is False and c.bn != "non_bn"]
+            if not freezes:
+                continue
+            yield Report(CODE, model.site, _message(model, component, target), _help(component, target),
+                         severity=Severity.ERROR if target.legacy else Severity.WARNING,
+                         fix=_fix(facts, model, component, target))
+
+
+def _message(model: ModelFact, component: Component, target: KerasTarget) -> str:
+    base = component.base
+    where = "an intermediate layer's output" if component.intermediate else f"`{base.name}.output`"
+    head = (f"pretrained base {describe(base)} is flattened into `{model.name}` from {where} "
+            f"(its BatchNormalization layers become layers of `{model.name}`) and frozen: ")
+    if target.legacy:
+        return head + (f"on {target.label} a frozen BatchNormalization layer still normalises with the "
+                       "batch statistics in training but with the moving (ImageNet) statistics at "
+                       "inference, so training accuracy climbs while validation accuracy stays near "
+                       "chance, even on the same images")
+    return head + ("its frozen BN layers run in inference mode only while frozen; a flattened base cannot "
+                   "be called with `training=False`, so once layers are unfrozen for fine-tuning, "
+                   "training uses batch statistics and overwrites the moving statistics that inference uses")
+
+
+def _help(component: Component, target: KerasTarget) -> str:
+    base = component.base
+    if target.standalone:
+        return STANDALONE_BN_FIX
+    nest = (f"Nest the base instead of reusing its tensors: `inputs = keras.Input(shape=...)`, "
+            f"`x = {base.name}(inputs, training=False)`, build the head on `x`, then "
+            f"`Model(inputs, outputs)`.")
+    if component.intermediate:
+        nest += (f" For an intermediate output, first build a feature extractor "
+                 f"`features = Model({base.name}.input, {base.name}.get_layer(...).output)` and call it "
+                 "as `features(inputs, training=False)`.")
+    if target.semantics.value == "tf1":
+        return "tf.keras in TF 1.x: a frozen BN still uses batch statistics in training. " + nest
+    if target.semantics.value == "keras3<3.16":
+        nest += (" In Keras < 3.16 `fit()` overrides that `training=False` once the base is unfrozen "
+                 "(keras-team/keras#20285): also set `trainable = False` on its BatchNormalization layers "
+                 "when fine-tuning.")
+    return nest + tf_keras3_note(target)
+
+
+# --- the unsafe fix: nest the base -----------------------------------------------------------
+
+def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarget) -> FixPlan | None:
+    """Rewrite `Model(inputs=base.input, outputs=head(base.output))` into a nested base called with
+    `training=False`, when the head starts from a single `base.output` in the same scope."""
+    base = component.base
+    # Legacy Keras cannot take `training=False` on a nested model. A target inferred only from
+    # 2.x-style imports (which Keras 3 and tf_keras accept too) still gets the unsafe fix; its
+    # message says it needs tf.keras 2.x / tf_keras / Keras 3.
+    if (target.legacy and not facts.target_inferred) or base.loaded or base.input_tensor or component.intermediate:
+        return None
+    if not component.inputs_is_base_input or component.inputs_site is None or len(component.output_refs) != 1:
+        return None
+    ref = component.output_refs[0]
+    if ref.scope is not model.site.scope or ref.chunk.cell != model.site.chunk.cell or ref.external:
+        return None
+    if sum(1 for m in facts.models for c in m.components if c.base is base) != 1:
+        return None
+    if any(isinstance(e, TrainableChange) and e.via_model_layers and e.owner is model for e in facts.events):
+        # `model.layers[:N]` indexes would point elsewhere once the base is one nested layer.
+        return None
+    spelling = _input_spelling(facts, target)
+    if spelling is None:
+        return None
+    input_expr, import_line, import_site = spelling
+    chunk = ref.chunk
+    receiver = chunk.code(ref.node.value)
+    shape = base.site.chunk.code(base.input_shape) if base.input_shape is not None \
+        else f"{receiver}.input_shape[1:]"
+    name = _fresh(facts, "inputs")
+    newline = chunk.module.default_newline
+    indent = _indent_of(chunk, ref.statement)
+    inserted = f"{name} = {input_expr}(shape={shape}){newline}{indent}"
+    edits = []
+    if import_line is not None and import_site is None:
+        inserted = f"{import_line}{newline}{indent}" + inserted
+    edits.append(NodeEdit(chunk, ref.statement, inserted, "before"))
+    edits.append(NodeEdit(chunk, ref.node, f"{receiver}({name}, training=False)"))
+    edits.append(NodeEdit(component.inputs_site.chunk, component.inputs_site.node, name))
+    if import_line is not None and import_site is not None:
+        edits.append(NodeEdit(import_site.chunk, import_site.statement, import_line + newline, "next_line"))
+    message = f"Nest `{base.name}` in the model and call it with `training=False`"
+    if target.legacy:
+        message += " (needs tf.keras 2.x, tf_keras or Keras 3: standalone Keras 2.x raises TypeError)"
+    return FixPlan(message, tuple(edits), Applicability.UNSAFE)
+
+
+def _input_spelling(facts: Facts, target: KerasTarget):
+    """(expression for `Input`, import line to add or None, where to add it) in the file's style."""
+    names = facts.module_names
+    roots = facts.imports.keras_roots or facts.imports.import_roots
+    root = next((r for r in roots if r in ("keras", "tensorflow.keras", "tf_keras")), None)
+    for name, value in names.items():
+        if any(isinstance(a, QName) and a.last == "Input" and a.keras_root for a in value):
+            return name, None, None
+    for suffix, template in ((".layers", "{}.Input"), ("", "{}.Input")):
+        for name, value in names.items():
+            for atom in value:
+                if isinstance(atom, QName) and atom.keras_root and atom.name.endswith("keras" + suffix) \
+                        and (root is None or atom.keras_root == root):
+                    return template.format(name), None, None
+    for name, value in names.items():
+        if root == "tensorflow.keras" and any(isinstance(a, QName) and a.name == "tensorflow" for a in value):
+            return f"{name}.keras.Input", None, None
+    if root is None:
+        return None
+    import_line = f"from {root}.layers import Input"
+    sites = [site for site, site_root in facts.imports.import_sites
+             if site_root == root and site.chunk.cell is None and not site.external]
+    return "Input", import_line, (sites[-1] if sites else None)
+
+
+def _fresh(facts: Facts, wanted: str) -> str:
+    used = facts.used_names()
+    name, n = wanted, 1
+    while name in used:
+        name = f"{wanted}_{n}"
+        n += 1
+    return name
+
+
+def _indent_of(chunk, statement) -> str:
+    line, column, _, _ = chunk.position(statement)
+    text = chunk.line_text(line)
+    return text[:column - 1]

@@ -1,0 +1,60 @@
+"""BN003: a pretrained BN base called as a layer without `training=False`.
+
+Without it the base's BN layers follow the outer call's training flag: as soon as the base is
+unfrozen for fine-tuning, `fit()` runs them with batch statistics and updates the moving statistics.
+"""
+from __future__ import annotations
+
+from bnlint.finding import Applicability
+from bnlint.script.facts import BaseCall, Facts
+from bnlint.script.rules.base import FixPlan, NodeEdit, Report
+from bnlint.script.rules.common import STANDALONE_BN_FIX, describe, is_transfer_base, tf_keras3_note
+from bnlint.target import KerasTarget
+
+CODE = "BN003"
+
+_HOW = {
+    "absent": "without `training=False`",
+    "forwarded": "with the outer `training` flag forwarded",
+    "true": "with `training=True`",
+    "other": "with a `training` value that is not `False`",
+}
+
+
+def check(facts: Facts, target: KerasTarget):
+    for call in facts.base_calls:
+        if call.training == "false" or not is_transfer_base(facts, call.base):
+            continue
+        yield Report(CODE, call.site, _message(call), _help(call, target),
+                     fix=None if target.standalone else _fix(call))
+
+
+def _message(call: BaseCall) -> str:
+    base = call.base
+    return (f"pretrained base {describe(base)} is called as a layer {_HOW[call.training]}: its "
+            "BatchNormalization layers follow the outer training flag, so once the base is unfrozen for "
+            "fine-tuning, `fit()` normalises with batch statistics and updates the moving statistics, "
+            "while inference uses the moving statistics")
+
+
+def _help(call: BaseCall, target: KerasTarget) -> str:
+    if target.standalone:
+        return STANDALONE_BN_FIX
+    text = (f"Call it as `{call.base.name}(x, training=False)` so its BN layers stay in inference mode, "
+            "also after unfreezing (Keras guide: Transfer learning & fine-tuning).")
+    if target.keras3 and not target.honours_nested_training_false_when_trainable:
+        text += (" In Keras < 3.16 also set `trainable = False` on its BatchNormalization layers when "
+                 "unfreezing: `fit()` overrides a nested `training=False` (keras-team/keras#20285).")
+    return text + tf_keras3_note(target)
+
+
+def _fix(call: BaseCall) -> FixPlan | None:
+    chunk = call.site.chunk
+    if call.training_arg is not None:
+        edit = NodeEdit(chunk, call.training_arg.value, "False")
+    else:
+        positional = [arg for arg in call.site.node.args]
+        if not positional:
+            return None
+        edit = NodeEdit(chunk, positional[-1].value, f"{chunk.code(positional[-1].value)}, training=False")
+    return FixPlan(f"Call `{call.base.name}` with `training=False`", (edit,), Applicability.SAFE)

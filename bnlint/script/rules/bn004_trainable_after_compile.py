@@ -1,0 +1,55 @@
+"""BN004: `trainable` changed after `compile()`, then the model is trained without compiling again.
+
+Keras reads `trainable` when it builds the training function at `compile()`: the change does not
+take effect for that model until `compile()` is called again.
+"""
+from __future__ import annotations
+
+from bnlint.script.facts import Base, Compile, Facts, Fit, ModelFact, TrainableChange
+from bnlint.script.rules.base import Report
+from bnlint.script.rules.common import covers
+from bnlint.target import KerasTarget
+
+CODE = "BN004"
+
+
+def check(facts: Facts, target: KerasTarget):
+    compiled = [e.model for e in facts.events if isinstance(e, Compile)]
+    for model in dict.fromkeys(compiled):
+        last_compile = None
+        pending: TrainableChange | None = None
+        for event in facts.events:
+            if isinstance(event, Compile) and event.model is model:
+                last_compile, pending = event, None
+            elif isinstance(event, TrainableChange) and last_compile is not None and pending is None \
+                    and _affects(event, model):
+                pending = event
+            elif isinstance(event, Fit) and event.model is model and pending is not None:
+                if not pending.site.external:
+                    yield Report(CODE, pending.site, _message(pending, model, last_compile, event),
+                                 f"Call `{_name(model)}.compile(...)` again after changing `trainable` and "
+                                 "before training (with a low learning rate when fine-tuning).")
+                pending = None
+
+
+def _affects(change: TrainableChange, model) -> bool:
+    if change.owner is model:
+        return True
+    if isinstance(model, ModelFact):
+        return any(covers(change, base) or change.owner is base for base in model.bases())
+    return False
+
+
+def _name(model) -> str:
+    return model.name
+
+
+def _message(change: TrainableChange, model, compile_event: Compile, fit: Fit) -> str:
+    what = "set to True" if change.value is True else "set to False" if change.value is False else "changed"
+    compile_line = compile_event.site.chunk.position(compile_event.site.node)[0]
+    fit_line = fit.site.chunk.position(fit.site.node)[0]
+    owner = change.owner.name if isinstance(change.owner, (Base, ModelFact)) else "a layer"
+    return (f"`trainable` of `{owner}` is {what} after `{_name(model)}.compile()` (line {compile_line}), and "
+            f"`{_name(model)}.{fit.method}()` (line {fit_line}) trains without compiling again: the change "
+            "does not take effect for this model until `compile()` is called again, so layers stay as "
+            "frozen (or trainable) as they were at compile time")

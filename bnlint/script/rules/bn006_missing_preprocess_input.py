@@ -1,0 +1,37 @@
+"""BN006: an ImageNet-weighted `keras.applications` base whose family needs `preprocess_input`,
+with no preprocessing visible anywhere in the script.
+
+The pretrained filters and BN moving statistics expect the family's ImageNet preprocessing
+(caffe BGR mean subtraction, or scaling to [-1, 1]); raw [0, 255] pixels shift every activation.
+"""
+from __future__ import annotations
+
+from bnlint.script.applications import preprocessing_optional
+from bnlint.script.facts import Facts
+from bnlint.script.rules.base import Report
+from bnlint.target import KerasTarget
+
+CODE = "BN006"
+
+
+def check(facts: Facts, target: KerasTarget):
+    if facts.preprocessing_visible:
+        return
+    for base in facts.bases:
+        family = base.family
+        if family is None or base.weights != "imagenet" or base.site.external:
+            continue
+        inside = family.preprocesses_inside and not (
+            preprocessing_optional(family) and base.include_preprocessing is False)
+        if inside:
+            continue
+        module = f"keras.applications.{family.module}.preprocess_input"
+        yield Report(
+            CODE, base.site,
+            f"`{base.name}` ({base.architecture}) loads ImageNet weights but its `preprocess_input` is never "
+            "applied and no other input preprocessing is visible: the pretrained filters and "
+            "BatchNormalization statistics expect ImageNet-preprocessed inputs, so raw pixels shift every "
+            "activation in training and inference alike",
+            f"Apply `{module}` to the images (in the data pipeline, e.g. "
+            f"`ImageDataGenerator(preprocessing_function=preprocess_input)`, or as the first step of the "
+            f"model before `{base.name}`).")

@@ -1,0 +1,184 @@
+"""Bytes in, text out and back: encodings, BOM, line endings, notebooks.
+
+Everything here is about faithfully reading a file and writing it back; no Keras knowledge.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import tokenize
+from dataclasses import dataclass, field
+
+from bnlint.errors import BnlintInputError
+
+# Python's own line terminators (str.splitlines() also splits on \f, \x1c, \u2028..., Python does not).
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their terminators, split exactly where the Python tokenizer splits them."""
+    lines: list[str] = []
+    start = 0
+    for m in _LINE_END.finditer(text):
+        lines.append(text[start:m.end()])
+        start = m.end()
+    if start < len(text):
+        lines.append(text[start:])
+    return lines
+
+
+def dominant_newline(text: str) -> str:
+    m = _LINE_END.search(text)
+    return m.group(0) if m else "\n"
+
+
+@dataclass
+class ScriptText:
+    text: str
+    encoding: str
+    bom: bool
+
+
+def decode_script(data: bytes) -> ScriptText:
+    """Decode a .py file the way Python does (BOM, PEP 263 cookie), or raise BnlintInputError."""
+    nul = data.find(b"\x00")
+    if nul != -1:
+        raise BnlintInputError(f"not a Python source file: binary content (NUL byte at offset {nul})")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise BnlintInputError(f"cannot determine the source encoding: {exc}") from None
+    bom = data.startswith(b"\xef\xbb\xbf")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        name = "utf-8" if encoding == "utf-8-sig" else encoding
+        raise BnlintInputError(
+            f"cannot decode as {name}: invalid byte 0x{data[exc.start]:02x} at offset {exc.start} "
+            f"(declare the encoding with a PEP 263 '# -*- coding: ... -*-' line)") from None
+    if bom and text.startswith("\ufeff"):
+        text = text[1:]
+    return ScriptText(text, encoding, bom)
+
+
+def encode_script(source: ScriptText, text: str) -> bytes:
+    encoding = "utf-8" if source.encoding == "utf-8-sig" else source.encoding
+    body = text.encode(encoding)
+    return (b"\xef\xbb\xbf" + body) if source.bom and not body.startswith(b"\xef\xbb\xbf") else body
+
+
+# --- notebooks -------------------------------------------------------------------------------
+
+# `%magic`, `!shell`, `x = !shell`, `x = %magic`, `obj?` help lines: not Python. Each becomes a
+# `pass` (or `None`) with the same indentation so no other line or column moves.
+_MAGIC_LINE = re.compile(r"^([ \t]*)[%!]")
+_MAGIC_ASSIGN = re.compile(r"^([ \t]*[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]*)[%!]")
+_HELP_LINE = re.compile(r"^([ \t]*)[\w.]+\?\??[ \t]*$|^([ \t]*)\?\??[\w.]+[ \t]*$")
+
+
+def neutralise_magics(cell_text: str) -> str:
+    """Replace IPython-only syntax by Python of the same line count."""
+    lines = split_lines(cell_text)
+    if lines and lines[0].lstrip().startswith("%%"):
+        # A cell magic (%%bash, %%writefile, ...): the whole cell is not Python.
+        return "".join(_line_end(line) for line in lines)
+    out = []
+    for line in lines:
+        body, end = _strip_end(line)
+        if m := _MAGIC_ASSIGN.match(body):
+            body = m.group(1) + "None"
+        elif m := _MAGIC_LINE.match(body):
+            body = m.group(1) + "pass"
+        elif m := _HELP_LINE.match(body):
+            body = (m.group(1) or m.group(2) or "") + "pass"
+        out.append(body + end)
+    return "".join(out)
+
+
+def _strip_end(line: str) -> tuple[str, str]:
+    m = _LINE_END.search(line)
+    return (line[:m.start()], line[m.start():]) if m else (line, "")
+
+
+def _line_end(line: str) -> str:
+    return _strip_end(line)[1]
+
+
+@dataclass
+class CodeCell:
+    number: int          # 1-based among code cells (what users and findings see)
+    index: int           # position in nb["cells"]
+    text: str            # the cell's source as written
+    python: str          # the same with IPython syntax neutralised
+
+
+@dataclass
+class Notebook:
+    document: dict
+    cells: list[CodeCell]
+    indent: int | None
+    ensure_ascii: bool
+    trailing_newline: bool
+    python: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def load_notebook(data: bytes) -> Notebook:
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BnlintInputError(f"notebook is not UTF-8: invalid byte at offset {exc.start}") from None
+    try:
+        document = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BnlintInputError(f"notebook is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
+        raise BnlintInputError("notebook has no 'cells' list (not an nbformat 4 notebook)")
+    language = (document.get("metadata") or {}).get("language_info", {}) or {}
+    python = str(language.get("name", "python")).lower() in ("python", "ipython", "python3")
+    cells = []
+    for index, cell in enumerate(document["cells"]):
+        if not isinstance(cell, dict) or "cell_type" not in cell:
+            raise BnlintInputError(f"notebook cell {index + 1} has no 'cell_type'")
+        if cell["cell_type"] != "code":
+            continue
+        source = cell.get("source")
+        if source is None:
+            raise BnlintInputError(f"notebook code cell {len(cells) + 1} has no 'source'")
+        if isinstance(source, list):
+            if not all(isinstance(part, str) for part in source):
+                raise BnlintInputError(f"notebook code cell {len(cells) + 1} has a non-string 'source' entry")
+            text = "".join(source)
+        elif isinstance(source, str):
+            text = source
+        else:
+            raise BnlintInputError(f"notebook code cell {len(cells) + 1} 'source' is not text")
+        cells.append(CodeCell(len(cells) + 1, index, text, neutralise_magics(text)))
+    indent = _detect_indent(raw)
+    return Notebook(document, cells, indent, ensure_ascii=raw.isascii(),
+                    trailing_newline=raw.endswith("\n"), python=python)
+
+
+def _detect_indent(raw: str) -> int | None:
+    m = re.search(r"\n([ ]+)\S", raw)
+    if m:
+        return len(m.group(1))
+    return None
+
+
+def dump_notebook(notebook: Notebook, new_sources: dict[int, str]) -> bytes:
+    """Write the notebook back with cells (by code-cell number) replaced, keeping the JSON layout."""
+    for cell in notebook.cells:
+        if cell.number not in new_sources:
+            continue
+        entry = notebook.document["cells"][cell.index]
+        text = new_sources[cell.number]
+        if isinstance(entry["source"], list):
+            entry["source"] = [line for line in re.split(r"(?<=\n)", text) if line]
+        else:
+            entry["source"] = text
+    out = json.dumps(notebook.document, indent=notebook.indent, ensure_ascii=notebook.ensure_ascii)
+    if notebook.trailing_newline:
+        out += "\n"
+    return out.encode("utf-8")

@@ -1,0 +1,223 @@
+"""Abstract values the collector tracks for names and expressions.
+
+An expression evaluates to a tuple of atoms (its possible meanings); most expressions evaluate
+to () because they have nothing to do with a pretrained base.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from bnlint.script.chunks import Chunk
+from bnlint.script.facts import Base, BaseCall, ModelFact, Site
+
+Value = tuple
+
+
+@dataclass(frozen=True, eq=False)
+class QName:
+    """An imported module or object: `keras.applications.ResNet50`."""
+
+    name: str
+
+    @property
+    def parts(self) -> list[str]:
+        return self.name.split(".")
+
+    @property
+    def last(self) -> str:
+        return self.parts[-1]
+
+    @property
+    def keras_root(self) -> str | None:
+        """Which Keras the name comes from: "keras", "tensorflow.keras", "tf_keras" (or None)."""
+        parts = self.parts
+        if parts[0] == "tf_keras":
+            return "tf_keras"
+        if parts[0] == "keras":
+            return "keras"
+        if parts[0] == "tensorflow":
+            if "keras" in parts[1:4]:
+                return "tensorflow.keras"
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class BaseV:
+    base: Base
+
+
+@dataclass(frozen=True, eq=False)
+class ModelV:
+    model: ModelFact
+
+
+@dataclass(frozen=True, eq=False)
+class GraphTensor:
+    """A tensor of the base's own graph (`base.output`, `get_layer(..).output`) or derived from it."""
+
+    base: Base
+    refs: tuple[Site, ...]
+    intermediate: bool
+
+
+@dataclass(frozen=True, eq=False)
+class BaseInput:
+    """The base's input tensor (`base.input`, `base.inputs`, `base.layers[0].input`)."""
+
+    base: Base
+
+
+@dataclass(frozen=True, eq=False)
+class NestedTensor:
+    """Output of calling a base as a layer."""
+
+    call: BaseCall
+
+
+@dataclass(frozen=True, eq=False)
+class Layers:
+    """`owner.layers`, possibly sliced or filtered; iterating gives `Layer`s."""
+
+    owner: object                     # Base | ModelFact
+    whole: bool = True
+    bn: str = "all"                   # "all" | "bn_only" | "non_bn"
+    via_model: bool = False
+    index: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Layer(Layers):
+    """One (or each, in a loop) layer of `owner`."""
+
+
+@dataclass(frozen=True, eq=False)
+class Wrapped:
+    """`TimeDistributed(base)`: calling it calls the base."""
+
+    base: Base
+
+
+@dataclass(frozen=True, eq=False)
+class Method:
+    receiver: object                  # BaseV | ModelV | Instance
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class Function:
+    node: cst.FunctionDef
+    chunk: Chunk
+    env: "Env"
+    defaults: dict
+
+
+@dataclass(frozen=True, eq=False)
+class Class:
+    node: cst.ClassDef
+    chunk: Chunk
+    env: "Env"
+
+
+@dataclass(eq=False)
+class Instance:
+    cls: Class
+    model: ModelFact
+    attrs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Module:
+    """A sibling module of the project, read from disk."""
+
+    env: "Env"
+
+
+@dataclass(frozen=True, eq=False)
+class Const:
+    value: object
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingParam:
+    """The `training` parameter of a `call` method: forwarding it is not `training=False`."""
+
+
+@dataclass(frozen=True, eq=False)
+class Seq:
+    """A list/tuple literal: items kept for unpacking and for `Sequential([...])`."""
+
+    items: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class KerasInput:
+    """`Input(...)`: becomes the base's input if passed as `input_tensor=`."""
+
+    site: Site
+
+
+# Atoms that flow through layer calls and arithmetic (a tensor derived from them).
+TENSORS = (GraphTensor, NestedTensor, BaseInput)
+
+
+def atoms(value) -> list:
+    """Flatten Seq items (Model inputs/outputs may be lists)."""
+    out = []
+    for atom in value:
+        if isinstance(atom, Seq):
+            for item in atom.items:
+                out.extend(atoms(item))
+        else:
+            out.append(atom)
+    return out
+
+
+def union(*values) -> tuple:
+    seen: dict[int, object] = {}
+    for value in values:
+        for atom in value:
+            seen.setdefault(id(atom), atom)
+    return tuple(seen.values())
+
+
+def tensors(value) -> tuple:
+    return tuple(a for a in atoms(value) if isinstance(a, TENSORS))
+
+
+class Env:
+    """Names of one scope; lookups fall back to the enclosing module scope."""
+
+    def __init__(self, parent: "Env | None" = None, overlay: dict | None = None):
+        self.vars: dict[str, tuple] = {}
+        self.parent = parent
+        # An overlay (branch of a BN test) refines a few names but writes through to its parent.
+        self.overlay = overlay
+
+    def get(self, name: str) -> tuple:
+        env = self
+        while env is not None:
+            if env.overlay is not None and name in env.overlay:
+                return env.overlay[name]
+            if name in env.vars:
+                return env.vars[name]
+            env = env.parent
+        return ()
+
+    def bound(self, name: str) -> bool:
+        env = self
+        while env is not None:
+            if (env.overlay is not None and name in env.overlay) or name in env.vars:
+                return True
+            env = env.parent
+        return False
+
+    def set(self, name: str, value: tuple) -> None:
+        if self.overlay is not None:
+            if name in self.overlay:
+                self.overlay[name] = value
+            else:
+                self.parent.set(name, value)
+            return
+        self.vars[name] = value
