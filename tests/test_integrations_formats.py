@@ -184,11 +184,11 @@ def bn001_examples():
 def test_github_end_to_end_on_real_inputs(run_cli, tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "broken.h5").write_bytes(b"not an hdf5 file")
-    (tmp_path / "syntax.py").write_text("def build(:\n    return 1\n")
+    (tmp_path / "broken.ipynb").write_text("{not json")
     code, out, err = run_cli("--output-format", "github", "--no-config", ".", cwd=tmp_path)
     assert code == 1, err
     parsed = commands(out)
-    assert {p[1]["file"] for p in parsed} == {"models/broken.h5", "syntax.py"}
+    assert {p[1]["file"] for p in parsed} == {"models/broken.h5", "broken.ipynb"}
     assert all(p[0] == "error" and p[1]["title"] == "bnlint (BN900)" for p in parsed)
     model = next(p for p in parsed if p[1]["file"] == "models/broken.h5")
     assert model[1]["line"] == "1"
@@ -352,7 +352,7 @@ def test_sarif_uris_are_repo_relative_and_escaped(validator, tmp_path, monkeypat
 def test_sarif_end_to_end_validates_and_is_stable(run_cli, validator, tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "broken.h5").write_bytes(b"not an hdf5 file")
-    (tmp_path / "syntax.py").write_text("def build(:\n    return 1\n")
+    (tmp_path / "broken.ipynb").write_text("{not json")
     fixture = next((p for p in FIXTURE_MODELS if p.is_file()), None)
     if fixture is not None:
         shutil.copy(fixture, tmp_path / "models" / "flat_frozen.h5")
@@ -368,7 +368,7 @@ def test_sarif_end_to_end_validates_and_is_stable(run_cli, validator, tmp_path):
     assert_valid(validator, first)
     run = assert_github_ready(first)
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
-    assert {"models/broken.h5", "syntax.py"} <= uris
+    assert {"models/broken.h5", "broken.ipynb"} <= uris
     for r in run["results"]:
         if r["ruleId"].startswith("BN1"):
             assert r["locations"][0]["logicalLocations"][0]["kind"] == "member"

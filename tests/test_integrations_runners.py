@@ -366,7 +366,7 @@ def test_action_runs_the_readme_workflow_step(installed_action, tmp_path, run_cl
     given = ours.get("with", {})
     assert not given.get("version"), "the README's step installs the action's own ref"
     workspace = tmp_path / "workspace"
-    files = {"models/broken.h5": b"not an hdf5 file", "src/syntax.py": "def build(:\n    return 1\n",
+    files = {"models/broken.h5": b"not an hdf5 file", "src/broken.ipynb": "{not json",
              "docs/notes.txt": "nothing to check\n"}
     try:
         files["src/train.py"] = bn001_examples()[0]
@@ -382,7 +382,7 @@ def test_action_runs_the_readme_workflow_step(installed_action, tmp_path, run_cl
     # annotations on stdout
     annotations = [line for line in r.stdout.splitlines() if line.startswith("::")]
     assert "::error title=bnlint (BN900),file=models/broken.h5,line=1,col=1,endLine=1,endColumn=1::" in r.stdout
-    assert any(a.startswith("::error title=bnlint (BN900),file=src/syntax.py,") for a in annotations)
+    assert any(a.startswith("::error title=bnlint (BN900),file=src/broken.ipynb,") for a in annotations)
     if "src/train.py" in files:
         assert any(",file=src/train.py," in a and "(BN001)" in a for a in annotations)
     # the output and the SARIF file
