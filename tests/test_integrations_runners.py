@@ -444,3 +444,10 @@ def test_readme_ruff_snippet_keeps_bnlint_noqa_codes(tmp_path):
     (tmp_path / "with").mkdir()
     (tmp_path / "with" / "pyproject.toml").write_text(snippet("ruff"))
     assert ruff_fix(tmp_path / "with") == "import os  # noqa: BN001\n"
+
+
+def test_action_rejects_a_version_that_is_not_one(snapshot, tmp_path):
+    runner = ActionRunner(snapshot, tmp_path)
+    r = runner.run_step("install", {"version": "0.1.0 --index-url https://example.invalid/simple"}, tmp_path)
+    assert r.returncode == 2 and r.stdout.startswith("::error title=bnlint::input 'version'"), r.stdout + r.stderr
+    assert not (tmp_path / "bnlint-action-venv").exists()
