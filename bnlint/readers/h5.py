@@ -67,10 +67,11 @@ def read_h5(path: pathlib.Path, ctx: RuleContext) -> ModelGraph:
 def _graph_from_h5(f: Any, path: pathlib.Path, ctx: RuleContext) -> ModelGraph:
     attrs = f.attrs
     if "model_config" not in attrs:
-        if "layer_names" in attrs or "layers" in f or "model_weights" in f:
+        # save_weights layouts: legacy (root `layer_names`) and Keras v3 (`layers/.../vars`).
+        if "layer_names" in attrs or "model_weights" in f or ("layers" in f and "vars" in f):
             raise NoKerasConfig("weights-only HDF5 file (save_weights): it holds no model_config, "
                                 "so the BN layers, their trainable flags and calls are unknown")
-        raise NoKerasConfig("HDF5 file without a Keras model_config attribute")
+        raise BnlintInputError("HDF5 file is not a Keras model: no model_config attribute and no Keras weights")
     model_config = load_json(decode_text(attrs["model_config"], "model_config"), "model_config", ctx.limits)
     try:
         root = root_from_model_config(model_config, ctx.limits.max_nesting)
