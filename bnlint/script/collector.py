@@ -259,11 +259,16 @@ class Collector:
                     self._adopt(atom, value)
 
     def _name_things(self, name: str, value: tuple) -> None:
+        """Name bases and models after the variable that holds them; a module-level name wins over a
+        helper function's local name (it is the one the user reads at the finding)."""
+        at_module = self._scope == "module" and not self._chunk.external
         for atom in value:
-            if isinstance(atom, BaseV) and atom.base.name == "<base>":
-                atom.base.name = name
-            elif isinstance(atom, ModelV) and atom.model.name == "<model>":
-                atom.model.name = name
+            fact = atom.base if isinstance(atom, BaseV) else atom.model if isinstance(atom, (ModelV, Instance)) else None
+            if fact is None:
+                continue
+            if fact.name.startswith("<") or (at_module and not fact.named_at_module):
+                fact.name = name
+                fact.named_at_module = at_module
 
     def _adopt(self, instance: Instance, value: tuple) -> None:
         """A subclassed model holding a base (`self.base = ResNet50(...)`) nests it."""
@@ -791,7 +796,7 @@ class Collector:
 
     def _instantiate(self, cls: Class, positional, keywords, node) -> tuple:
         model = ModelFact(Site(node, self._chunk, self._statement or node, self._scope),
-                          name=cls.node.name.value, kind="subclass")
+                          name=f"<{cls.node.name.value} instance>", kind="subclass")
         instance = Instance(cls, model)
         methods = []
         saved = self._chunk

@@ -39,6 +39,7 @@ class Base:
     input_tensor: bool = False        # built on an existing `Input` via `input_tensor=`
     include_preprocessing: bool | None = None
     used_as_base: bool = False        # wired into another model, called or frozen
+    named_at_module: bool = False
 
     @property
     def loaded(self) -> bool:
@@ -67,6 +68,7 @@ class ModelFact:
     kind: str = "functional"          # "functional" | "sequential" | "subclass" | "loaded"
     components: list["Component"] = field(default_factory=list)
     base: Base | None = None          # a loaded model is also a base
+    named_at_module: bool = False
 
     def bases(self) -> list[Base]:
         found = [c.base for c in self.components]

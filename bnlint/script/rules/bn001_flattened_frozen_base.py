@@ -7,6 +7,8 @@ falls back to batch statistics as soon as it is unfrozen.
 """
 from __future__ import annotations
 
+import libcst as cst
+
 from bnlint.finding import Applicability, Severity
 from bnlint.script.facts import Component, Facts, ModelFact, TrainableChange
 from bnlint.script.rules.base import FixPlan, NodeEdit, Report
@@ -33,7 +35,8 @@ def check(facts: Facts, target: KerasTarget):
 
 def _message(model: ModelFact, component: Component, target: KerasTarget) -> str:
     base = component.base
-    where = "an intermediate layer's output" if component.intermediate else f"`{base.name}.output`"
+    ref = component.output_refs[0] if component.output_refs else None
+    where = f"`{ref.chunk.code(ref.node)}`" if ref is not None else f"`{base.name}.output`"
     head = (f"pretrained base {describe(base)} is flattened into `{model.name}` from {where} "
             f"(its BatchNormalization layers become layers of `{model.name}`) and frozen: ")
     if target.legacy:
@@ -93,8 +96,9 @@ def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarg
     input_expr, import_line, import_site = spelling
     chunk = ref.chunk
     receiver = chunk.code(ref.node.value)
-    shape = base.site.chunk.code(base.input_shape) if base.input_shape is not None \
-        else f"{receiver}.input_shape[1:]"
+    shape = f"{receiver}.input_shape[1:]"
+    if base.input_shape is not None and _all_literal(base.input_shape):
+        shape = base.site.chunk.code(base.input_shape)
     name = _fresh(facts, "inputs")
     newline = chunk.module.default_newline
     indent = _indent_of(chunk, ref.statement)
@@ -135,7 +139,15 @@ def _input_spelling(facts: Facts, target: KerasTarget):
     import_line = f"from {root}.layers import Input"
     sites = [site for site, site_root in facts.imports.import_sites
              if site_root == root and site.chunk.cell is None and not site.external]
-    return "Input", import_line, (sites[-1] if sites else None)
+    # Next to the file's `... .layers import` if it has one, else after its last Keras import.
+    layer_sites = [site for site in sites if ".layers" in site.chunk.code(site.node)]
+    return "Input", import_line, ((layer_sites or sites)[-1] if sites else None)
+
+
+def _all_literal(node) -> bool:
+    """A shape like `(224, 224, 3)` can be copied anywhere; `(size, size, 3)` cannot."""
+    return all(isinstance(e.value, cst.Integer) or (isinstance(e.value, cst.Name) and e.value.value == "None")
+               for e in node.elements)
 
 
 def _fresh(facts: Facts, wanted: str) -> str:

@@ -1,0 +1,170 @@
+"""BN001: pretrained BN base flattened into a model through its tensors, and frozen."""
+import pytest
+
+from bnlint.finding import Applicability, Severity
+from test_script_support import analyze, codes, findings, where
+
+FLATTENED_FROZEN = """\
+from tensorflow.keras.applications import ResNet50
+from tensorflow.keras.applications.resnet50 import preprocess_input
+from tensorflow.keras.layers import Dense, GlobalAveragePooling2D
+from tensorflow.keras.models import Model
+
+base_model = ResNet50(weights="imagenet", include_top=False)
+x = GlobalAveragePooling2D()(base_model.output)
+predictions = Dense(10, activation="softmax")(x)
+model = Model(inputs=base_model.input, outputs=predictions)
+for layer in base_model.layers:
+    layer.trainable = False
+model.compile(optimizer="adam", loss="categorical_crossentropy")
+"""
+
+
+def test_flattened_and_frozen_is_reported_on_the_model_call():
+    [finding] = [f for f in findings(FLATTENED_FROZEN) if f.code == "BN001"]
+    assert (finding.line, finding.column, finding.end_line, finding.end_column) == (9, 9, 9, 60)
+    assert finding.statement_line == 9
+    assert "`base_model` (ResNet50)" in finding.message
+    assert "flattened into `model`" in finding.message
+    assert "training=False" in finding.help
+
+
+def test_severity_depends_on_the_target():
+    assert findings(FLATTENED_FROZEN, target="tf2")[0].severity is Severity.WARNING
+    assert findings(FLATTENED_FROZEN, target="keras3")[0].severity is Severity.WARNING
+    legacy = [f for f in findings(FLATTENED_FROZEN, target="2.2.4") if f.code == "BN001"][0]
+    assert legacy.severity is Severity.ERROR
+    assert "batch statistics in training" in legacy.message
+    assert "TypeError" in legacy.help and "frozen-BN layer" in legacy.help
+    assert legacy.fix is None                      # explicit standalone target: nesting would raise
+    tf1 = [f for f in findings(FLATTENED_FROZEN, target="tf1") if f.code == "BN001"][0]
+    assert tf1.severity is Severity.ERROR and tf1.fix is None
+
+
+def test_fix_is_unsafe():
+    [finding] = [f for f in findings(FLATTENED_FROZEN, target="tf2") if f.code == "BN001"]
+    assert finding.fix.applicability is Applicability.UNSAFE
+
+
+def test_keras3_help_mentions_the_override_issue():
+    [finding] = [f for f in findings(FLATTENED_FROZEN.replace("tensorflow.keras", "keras"), target="keras3")]
+    assert "keras-team/keras#20285" in finding.help
+
+
+def test_tensorflow_keras_help_mentions_tf216_is_keras3():
+    [finding] = findings(FLATTENED_FROZEN)           # target inferred from `tensorflow.keras`
+    assert "TensorFlow >= 2.16" in finding.help
+
+
+@pytest.mark.parametrize("freeze", [
+    "base_model.trainable = False",
+    "for layer in base_model.layers[:100]:\n    layer.trainable = False",
+    "for layer in model.layers[:-2]:\n    layer.trainable = False",
+    "for i, layer in enumerate(base_model.layers):\n    if i < 140:\n        layer.trainable = False",
+    "[setattr(l, 'trainable', False) for l in base_model.layers]",
+    "for layer in model.layers:\n    if layer.name.startswith('conv1'):\n        layer.trainable = False",
+    "model.layers[3].trainable = False",
+    "for layer in base_model.layers:\n    if isinstance(layer, BatchNormalization):\n        layer.trainable = False",
+])
+def test_every_way_of_freezing(freeze):
+    source = FLATTENED_FROZEN.replace("for layer in base_model.layers:\n    layer.trainable = False", freeze)
+    source = "from tensorflow.keras.layers import BatchNormalization\n" + source
+    assert "BN001" in codes(source)
+
+
+@pytest.mark.parametrize("wiring", [
+    "model = Model(base_model.input, predictions)",
+    "model = Model(input=base_model.input, output=predictions)",
+    "model = Model(inputs=[base_model.input], outputs=[predictions])",
+    "model = Model(inputs=base_model.inputs, outputs=predictions)",
+    "model = Model(inputs=base_model.layers[0].input, outputs=predictions)",
+])
+def test_every_way_of_wiring(wiring):
+    source = FLATTENED_FROZEN.replace("model = Model(inputs=base_model.input, outputs=predictions)", wiring)
+    assert codes(source) == ["BN001"]
+
+
+def test_intermediate_output_is_reported_without_fix():
+    source = FLATTENED_FROZEN.replace("(base_model.output)", "(base_model.get_layer('conv4_block6_out').output)")
+    [finding] = findings(source)
+    assert finding.code == "BN001"
+    assert "get_layer('conv4_block6_out').output" in finding.message
+    assert finding.fix is None
+    assert "feature extractor" in finding.help
+
+
+def test_input_tensor_pattern():
+    source = """\
+    import tensorflow as tf
+    from tensorflow.keras.applications.densenet import preprocess_input
+    inputs = tf.keras.Input(shape=(224, 224, 3))
+    backbone = tf.keras.applications.DenseNet121(include_top=False, input_tensor=inputs)
+    backbone.trainable = False
+    x = tf.keras.layers.GlobalAveragePooling2D()(backbone.output)
+    clf = tf.keras.Model(inputs, tf.keras.layers.Dense(4)(x))
+    """
+    [finding] = findings(source)
+    assert (finding.code, finding.line) == ("BN001", 7)
+    assert finding.fix is None
+
+
+@pytest.mark.parametrize("negative", [
+    # never frozen: full fine-tuning is not BN001
+    FLATTENED_FROZEN.replace("for layer in base_model.layers:\n    layer.trainable = False\n", ""),
+    # VGG has no BatchNormalization
+    FLATTENED_FROZEN.replace("ResNet50", "VGG16"),
+    # random initialisation: nothing pretrained to protect
+    FLATTENED_FROZEN.replace('weights="imagenet"', "weights=None"),
+    # only the non-BN layers are frozen
+    FLATTENED_FROZEN.replace(
+        "for layer in base_model.layers:\n    layer.trainable = False",
+        "for layer in base_model.layers:\n    if 'bn' not in layer.name:\n        layer.trainable = False"),
+])
+def test_negatives(negative):
+    assert "BN001" not in codes(negative)
+
+
+def test_nested_base_is_not_bn001():
+    source = """\
+    from tensorflow import keras
+    base = keras.applications.Xception(weights="imagenet", include_top=False)
+    base.trainable = False
+    inputs = keras.Input(shape=(150, 150, 3))
+    x = base(keras.applications.xception.preprocess_input(inputs), training=False)
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(x)))
+    """
+    assert codes(source) == []
+
+
+def test_unresolvable_base_is_not_a_finding():
+    source = """\
+    import tensorflow_hub as hub
+    from tensorflow.keras.models import Model
+    # base_model = ResNet50(weights="imagenet")
+    base_model = hub.KerasLayer("https://tfhub.dev/google/imagenet/resnet_v2_50/feature_vector/5")
+    for layer in base_model.layers:
+        layer.trainable = False
+    model = Model(base_model.input, base_model.output)
+    """
+    assert codes(source) == []
+
+
+def test_noqa_is_returned_not_applied():
+    source = FLATTENED_FROZEN.replace("outputs=predictions)", "outputs=predictions)  # noqa: BN001")
+    result = analyze(source)
+    assert [f.code for f in result.findings] == ["BN001"]
+    assert result.suppressions == {(None, 9): frozenset({"BN001"})}
+
+
+def test_multiline_model_call_statement_line():
+    source = FLATTENED_FROZEN.replace(
+        "model = Model(inputs=base_model.input, outputs=predictions)",
+        "model = Model(\n    inputs=base_model.input,\n    outputs=predictions,\n)")
+    [finding] = findings(source)
+    assert (finding.line, finding.statement_line, finding.end_line) == (9, 9, 12)
+
+
+def test_model_builds_for_linking():
+    result = analyze(FLATTENED_FROZEN)
+    [build] = result.model_builds
+    assert (build.architecture, build.kind, build.line, build.column, build.cell) == ("ResNet50", "flattened", 9, 9, None)
