@@ -149,6 +149,9 @@ def test_bn105_statistics_at_init_in_a_trained_model(rel):
     f = only(rel, "BN105")
     assert f.layer == "bn1" and "'bn1', 'bn2'" in f.message
     assert "(mean 0, variance 1)" in f.message and "training steps" in f.message
+    assert "They are frozen and never saw data" in f.message
+    # only legacy Keras trains with batch statistics while inference uses the placeholders
+    assert ("unlike fit(), which normalizes with batch statistics" in f.message) == rel.startswith("tf115")
     assert "weights='imagenet'" in f.help
 
 

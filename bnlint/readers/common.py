@@ -9,17 +9,10 @@ from bnlint.errors import BnlintInputError
 
 
 def decode_text(value: Any, what: str) -> str:
-    """An HDF5 attribute or zip member as text (h5py 3 gives str, older writers bytes)."""
+    """An HDF5 attribute or archive member as text: h5py 3 gives str, fixed-length and
+    Keras 2.2.4 attributes come back as bytes or numpy.bytes_ (a bytes subclass)."""
     if isinstance(value, str):
         return value
-    if hasattr(value, "tobytes") and not isinstance(value, (bytes, bytearray)):
-        # numpy.bytes_ scalars and 0-d arrays
-        try:
-            value = value.tobytes() if getattr(value, "dtype", None) is not None and value.dtype.kind == "S" else value.item()
-        except (ValueError, AttributeError):
-            pass
-        if isinstance(value, str):
-            return value
     if isinstance(value, (bytes, bytearray)):
         try:
             return bytes(value).decode("utf-8")

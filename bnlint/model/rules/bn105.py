@@ -31,23 +31,25 @@ def _training_evidence(model: ModelCheck, at_init: set[str]) -> str | None:
 
 def check(model: ModelCheck) -> list[Finding]:
     weights = model.graph.weights()
-    bn_by_path = {layer.path: layer for layer in model.graph.bn_layers()}
-    stuck = [bn_by_path[path] for path, stats in weights.bn.items()
-             if path in bn_by_path and stats.at_initial_values()]
+    stuck = [layer for layer in model.graph.bn_layers()
+             if layer.path in weights.bn and weights.bn[layer.path].at_initial_values()]
     if not stuck:
         return []
     evidence = _training_evidence(model, {layer.path for layer in stuck})
     if evidence is None:
         return []
-    stuck.sort(key=lambda layer: list(bn_by_path).index(layer.path))
-    frozen = sum(1 for layer in stuck if layer.trainable is False)
-    cause = (f" {agree(len(stuck), 'It is', 'They are')} frozen, so never saw data: the base was probably built without its pretrained "
-             "weights (weights=None) or its statistics were reset" if frozen == len(stuck) else "")
-    message = (f"{count(len(stuck), 'BN layer')} ({name_list(stuck)}) still {agree(len(stuck), 'holds', 'hold')} the initial moving statistics "
-               f"(mean 0, variance 1) although the model was trained ({evidence}): at inference "
-               f"{agree(len(stuck), 'it normalizes', 'they normalize')} "
-               f"with these placeholders instead of the statistics of any data, unlike the batch statistics "
-               f"training used.{cause}")
+    n = len(stuck)
+    stuck_paths = {layer.path for layer in stuck}
+    in_training_mode = any(m.trains_in_fit for m in model.modes if m.layer.path in stuck_paths)
+    message = (f"{count(n, 'BN layer')} ({name_list(stuck)}) still {agree(n, 'holds', 'hold')} the initial moving "
+               f"statistics (mean 0, variance 1) although the model was trained ({evidence}): at inference "
+               f"{agree(n, 'it normalizes', 'they normalize')} with these placeholders instead of statistics of "
+               "real data")
+    if in_training_mode:
+        message += ", unlike fit(), which normalizes with batch statistics"
+    if all(layer.trainable is False for layer in stuck):
+        message += (f". {agree(n, 'It is', 'They are')} frozen and never saw data: the base was probably built "
+                    "without its pretrained weights (weights=None) or its statistics were reset")
     help = ("Load the pretrained weights before freezing (e.g. `weights='imagenet'`), or let the BN layers see "
             "the training data in training mode before saving; check the model outputs at inference after training.")
     return [model.finding(CODE, message, stuck[0], help, architecture=model.architecture(stuck))]
