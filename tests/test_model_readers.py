@@ -326,3 +326,16 @@ def test_an_hdf5_file_that_is_not_from_keras_is_unreadable_input(tmp_path):
     with h5py.File(path, "w") as f:
         f.create_dataset("data", data=[1.0, 2.0])
     assert "not a Keras model" in _bad(path)
+
+
+def test_deflated_keras_archive_reads_the_same_statistics(tmp_path):
+    """Keras stores members uncompressed; a re-zipped (deflated) archive must give the same result."""
+    deflated = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(fixture("keras3/bad_stats.keras")) as src, \
+            zipfile.ZipFile(deflated, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item.filename, src.read(item))
+    original = analyze_model(fixture("keras3/bad_stats.keras"), "m", ctx())
+    assert [(f.code, f.layer, f.message) for f in analyze_model(deflated, "m", ctx())] == \
+           [(f.code, f.layer, f.message) for f in original]
+    assert [f.code for f in original] == ["BN101", "BN106", "BN106"]

@@ -8,6 +8,7 @@ weights file is streamed from the zip instead of being read into memory.
 """
 from __future__ import annotations
 
+import io
 import pathlib
 import re
 import zipfile
@@ -93,9 +94,7 @@ def _load_weights(path: pathlib.Path, graph: ModelGraph, ctx: RuleContext) -> We
             if info.file_size > ctx.limits.max_member_bytes:
                 raise BnlintInputError(f"{_WEIGHTS} is {info.file_size} bytes uncompressed, over the "
                                        f"{ctx.limits.max_member_bytes}-byte limit")
-            # ZipExtFile is seekable (Python 3.7+): h5py reads the member in place, without
-            # inflating it into memory (fast for the stored, uncompressed members Keras writes).
-            with zf.open(info) as member, open_h5(member, _WEIGHTS) as f:
+            with _weights_file(zf, info) as member, open_h5(member, _WEIGHTS) as f:
                 try:
                     bn = v3_bn_statistics(f, graph.root)
                     iterations, has_optimizer = _optimizer_state(f)
@@ -105,6 +104,22 @@ def _load_weights(path: pathlib.Path, graph: ModelGraph, ctx: RuleContext) -> We
         raise BnlintInputError(f"cannot read {_WEIGHTS} from the .keras archive ({type(exc).__name__}: {exc})") from None
     graph.has_optimizer_state = has_optimizer
     return WeightsSnapshot(bn=bn, optimizer_iterations=iterations)
+
+
+# A deflated weights member up to this size is inflated into memory: seeking backwards in a
+# deflated ZipExtFile restarts decompression, which h5py's random access would make quadratic.
+_INFLATE_IN_MEMORY_BYTES = 256 * 1024 * 1024
+
+
+def _weights_file(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """A seekable file object for model.weights.h5, streamed from the archive when possible.
+
+    Keras stores it uncompressed (ZIP_STORED), so ZipExtFile (seekable since Python 3.7) lets h5py
+    read it in place with bounded memory. A deflated member is read into memory only within the cap.
+    """
+    if info.compress_type == zipfile.ZIP_STORED or info.file_size > _INFLATE_IN_MEMORY_BYTES:
+        return zf.open(info)
+    return io.BytesIO(_read_capped(zf, info, _INFLATE_IN_MEMORY_BYTES))
 
 
 def to_snake_case(name: str) -> str:
