@@ -45,9 +45,17 @@ class NoLayerGraph(Exception):
         self.class_name = class_name
 
 
+_MODEL_CLASS_NAMES = frozenset({"Functional", "Model", "Sequential"})
+
+
 def _is_model_config(class_name: str, config: Any) -> bool:
+    """A Functional/Sequential config (or a subclass of them that keeps their config).
+
+    A custom layer may also keep a `layers` list in its config; without the model class name
+    or a functional graph (`input_layers`) it stays an opaque layer.
+    """
     if isinstance(config, dict) and isinstance(config.get("layers"), list):
-        return True
+        return class_name in _MODEL_CLASS_NAMES or "input_layers" in config
     return class_name == "Sequential" and isinstance(config, list)   # Keras <= 2.2.2 Sequential
 
 
