@@ -339,3 +339,18 @@ def test_deflated_keras_archive_reads_the_same_statistics(tmp_path):
     assert [(f.code, f.layer, f.message) for f in analyze_model(deflated, "m", ctx())] == \
            [(f.code, f.layer, f.message) for f in original]
     assert [f.code for f in original] == ["BN101", "BN106", "BN106"]
+
+
+def test_every_architecture_of_the_real_table_is_recognised_from_its_own_bn_names():
+    from bnlint.model.applications import load_architectures
+
+    archs = load_architectures()
+    if not archs:
+        pytest.skip("bnlint/data/applications.json not generated yet")
+    for arch in archs:
+        twins = [a.name for a in archs if a.bn_layers == arch.bn_layers]
+        found = identify(arch.bn_layers)
+        if len(arch.bn_layers) < 5 or len(twins) > 1:
+            assert found is None, arch.name          # too few names, or indistinguishable twins
+        else:
+            assert found is not None and found.name == arch.name, arch.name
