@@ -150,8 +150,11 @@ def test_mutated_script(edits):
         outcome_for(path, "script")
 
 
-@given(text=st.text(alphabet=st.sampled_from(list("()[]{}:=.,\n\t #'\"\\abx01") + ["base", "Model", "trainable",
-       "ResNet50(", "applications", "import keras", "for l in ", ".layers", "training=", "fit(", "compile("]), max_size=300))
+TOKENS = list("()[]{}:=.,\n\t #'\"\\abx01") + ["base", "Model", "trainable", "ResNet50(", "applications",
+                                               "import keras", "for l in ", ".layers", "training=", "fit(", "compile("]
+
+
+@given(text=st.lists(st.sampled_from(TOKENS), max_size=120).map("".join))
 def test_script_soup(text):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "soup.py"

@@ -81,11 +81,14 @@ def _functional(layers, name="m"):
 
 
 def _deep_config(depth: int) -> str:
-    inner = {"class_name": "BatchNormalization", "name": "bn", "config": {"name": "bn", "trainable": False}, "inbound_nodes": []}
+    """A model nested `depth` levels deep, built as text (json.dumps itself would recurse too deep)."""
+    head = tail = ""
     for i in range(depth):
-        inner = {"class_name": "Functional", "name": f"m{i}", "config": {"name": f"m{i}", "layers": [inner],
-                 "input_layers": [], "output_layers": []}, "inbound_nodes": []}
-    return json.dumps({"class_name": "Functional", "config": inner["config"]})
+        head += f'{{"class_name": "Functional", "name": "m{i}", "config": {{"name": "m{i}", "layers": ['
+        tail = '], "input_layers": [], "output_layers": []}, "inbound_nodes": []}' + tail
+    bn = '{"class_name": "BatchNormalization", "name": "bn", "config": {"name": "bn", "trainable": false}, "inbound_nodes": []}'
+    return '{"class_name": "Functional", "config": {"name": "outer", "layers": [' + head + bn + tail + \
+        '], "input_layers": [], "output_layers": []}}'
 
 
 BROKEN_MODELS = {
@@ -178,7 +181,8 @@ def test_zip_bomb_is_refused_with_bounded_memory(tmp_path):
 
 # ---------------------------------------------------------------- broken scripts and notebooks
 BROKEN_SCRIPTS = {
-    "syntax_error.py": b"def build(:\n    return 1\n",
+    # a half-written training script (a file that mentions nothing a rule needs is not parsed at all)
+    "syntax_error.py": b"from keras.applications import ResNet50\nbase = ResNet50(weights='imagenet'\nbase.trainable = False\n",
     "invalid_utf8.py": b"x = '\xff\xfe\xfa'\n",
     "binary.py": bytes(range(256)) * 8,
     "bad_notebook.ipynb": b"{ this is not json",
@@ -196,7 +200,7 @@ def test_broken_script_gives_one_clear_bn900_and_the_run_goes_on(tmp_path, name)
     assert code == 1
     message = assert_one_clear_bn900(findings, str(broken))
     if name == "syntax_error.py":
-        assert "line 1" in message
+        assert "line 2" in message or "line 3" in message
 
 
 def test_pep263_latin1_script_is_decoded_and_checked(tmp_path):
@@ -278,10 +282,8 @@ def test_bnlint_never_runs_a_lambda_payload_that_keras_does_run(tmp_path):
     pytest.importorskip("tf_keras")
     fired, untouched = tmp_path / "fired_by_keras", tmp_path / "fired_by_bnlint"
     # 1. prove the payload is real: tf_keras deserialises the Lambda bytecode and runs it
-    load = ("import sys, tf_keras; tf_keras.config.enable_unsafe_deserialization() "
-            "if hasattr(tf_keras.config, 'enable_unsafe_deserialization') else None; "
-            "m = tf_keras.models.load_model(sys.argv[1], compile=False, safe_mode=False); "
-            "import numpy as np; m.predict(np.zeros((1,) + tuple(m.input_shape[1:])), verbose=0)")
+    # tf_keras applies no safe mode to .h5 files: the plain documented call runs the Lambda bytecode
+    load = "import sys, tf_keras; tf_keras.models.load_model(sys.argv[1])"
     env = {**os.environ, "BNLINT_MARKER": str(fired), "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
     subprocess.run([sys.executable, "-c", load, str(model)], env=env, capture_output=True, text=True, timeout=300)
     assert fired.exists(), "the fixture's payload did not fire under Keras: the test proves nothing"
@@ -293,13 +295,15 @@ def test_bnlint_never_runs_a_lambda_payload_that_keras_does_run(tmp_path):
 
 
 def test_bnlint_source_never_uses_deserialisers_that_execute_code():
-    forbidden = ("import pickle", "import marshal", "load_model(", "eval(", "exec(", "import dill", "cloudpickle")
+    import re
+
+    forbidden = re.compile(r"^\s*(import|from)\s+(pickle|marshal|dill|cloudpickle|shelve)\b|(?<![\w.])(eval|exec)\(|"
+                           r"\.load_model\(|\bload_model\(|np\.load\(.*allow_pickle=True")
     for path in (ROOT / "bnlint").rglob("*.py"):
-        text = path.read_text()
-        for word in forbidden:
-            lines = [line for line in text.splitlines() if word in line and not line.lstrip().startswith("#")
-                     and '"' + word not in line and "'" + word not in line and "`" + word not in line]
-            assert not lines, f"{path.relative_to(ROOT)} uses {word!r}: {lines}"
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            code = line.split("#", 1)[0]
+            if forbidden.search(code) and not re.search(r"[\"'`].*(load_model|eval|exec)\(.*[\"'`]", code):
+                pytest.fail(f"{path.relative_to(ROOT)}:{number} may execute code from input: {line.strip()}")
 
 
 # ---------------------------------------------------------------- --fix never loses data
