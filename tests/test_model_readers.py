@@ -137,7 +137,8 @@ for p in sorted(Path({str(MODELS)!r}).glob("*/*")):
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "jax", "torch"))
 print(json.dumps({{"findings": count, "heavy": heavy}}))
 """
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["findings"] > 20            # it really analysed the fixtures

@@ -23,7 +23,7 @@ def analyze_model(path: pathlib.Path, display_path: str, ctx: RuleContext) -> li
     config. Corrupt weights under a readable config give the config findings plus one BN900.
     BN statistics are only read when BN105 or BN106 is enabled.
     """
-    from bnlint.readers import read_model     # readers import bnlint.model.graph: import late
+    from bnlint.readers import read_model  # readers import bnlint.model.graph: import late
 
     graph = read_model(pathlib.Path(path), ctx)
     model = ModelCheck(graph=graph, target=resolve_target(graph, ctx.target), ctx=ctx, display_path=display_path)

@@ -1,7 +1,7 @@
 """Wording shared by the model rules: per-Keras fix advice, behaviour phrases, name lists."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from bnlint.model.graph import Layer
 from bnlint.target import KerasTarget, Semantics
@@ -23,7 +23,8 @@ def keep_bn_in_inference(target: KerasTarget) -> str:
     if sem is Semantics.KERAS3_OLD:
         return (f"Keras 3 before 3.16 lets fit() override a recorded `training=False` once a layer is trainable "
                 f"({ISSUE_20285}): keep `layer.trainable = False` on every BatchNormalization layer while "
-                "fine-tuning (`for l in base.layers: l.trainable = not isinstance(l, keras.layers.BatchNormalization)`), "
+                "fine-tuning (`for l in base.layers: "
+                "l.trainable = not isinstance(l, keras.layers.BatchNormalization)`), "
                 "then recompile; or upgrade to Keras >= 3.16.")
     if sem is Semantics.KERAS3_NEW:
         return ("Build the model with `x = base(inputs, training=False)` (functional API); Keras >= 3.16 keeps "

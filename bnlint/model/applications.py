@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import pathlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
 
 _TABLE = pathlib.Path(__file__).resolve().parent.parent / "data" / "applications.json"
 MIN_SHARED = 5           # fewer shared names could be a coincidence ("bn", "conv1_bn")

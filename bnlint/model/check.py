@@ -1,9 +1,9 @@
 """What one model rule sees: the graph, the Keras that runs it, BN modes, and finding helpers."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable
 
 from bnlint.context import RuleContext
 from bnlint.finding import Finding, Severity

@@ -7,8 +7,9 @@ nested base reads `base/conv1_bn` and a flattened one reads `conv1_bn`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from bnlint.target import KerasTarget
 
@@ -52,11 +53,11 @@ class Layer:
     # model in standalone Keras 2.2.4, TF 1.x tf.keras and keras 2.6-2.11).
     trainable: bool | None
     path: str                            # "base/conv1_bn"; "" for the outermost model
-    parent: "Layer | None" = None
+    parent: Layer | None = None
     nodes: tuple[CallNode, ...] = ()     # calls inside the parent model (none in a Sequential)
     is_model: bool = False               # a nested Functional / Model / Sequential
     sequential: bool = False             # this model is a Sequential (its layers have no nodes)
-    children: list["Layer"] = field(default_factory=list)
+    children: list[Layer] = field(default_factory=list)
     depth: int = 0                       # 0 = outermost model, 1 = its layers, ...
 
     def __repr__(self) -> str:
@@ -90,7 +91,7 @@ class Layer:
     def scale(self) -> bool:
         return self.config.get("scale", True) is not False
 
-    def ancestors(self) -> list["Layer"]:
+    def ancestors(self) -> list[Layer]:
         """Enclosing models, nearest first, outermost model last."""
         out, cur = [], self.parent
         while cur is not None:
@@ -98,7 +99,7 @@ class Layer:
             cur = cur.parent
         return out
 
-    def walk(self) -> Iterator["Layer"]:
+    def walk(self) -> Iterator[Layer]:
         """This layer and everything nested in it, depth-first in config order (no recursion)."""
         stack = [self]
         while stack:
@@ -160,7 +161,7 @@ class ModelGraph:
     has_training_config: bool = False            # compiled when saved (h5 training_config, compile_config)
     has_optimizer_state: bool | None = False     # optimizer variables were saved (None: known after weights())
     # Reads the BN variables on demand: rules that need no statistics never touch the datasets.
-    weights_loader: Callable[["ModelGraph"], WeightsSnapshot] | None = None
+    weights_loader: Callable[[ModelGraph], WeightsSnapshot] | None = None
     _weights: WeightsSnapshot | None = field(default=None, repr=False)
 
     def layers(self) -> Iterator[Layer]:

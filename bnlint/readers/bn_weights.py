@@ -1,7 +1,8 @@
 """Turn a BN layer's saved variables into BNStatistics (shared by the h5 and .keras readers)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from bnlint.errors import BnlintInputError
 from bnlint.model.graph import BNStatistics, Layer

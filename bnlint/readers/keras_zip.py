@@ -101,7 +101,8 @@ def _load_weights(path: pathlib.Path, graph: ModelGraph, ctx: RuleContext) -> We
                 except H5_ERRORS as exc:
                     raise BnlintInputError(f"corrupt {_WEIGHTS} ({type(exc).__name__}: {exc})") from None
     except _ZIP_ERRORS as exc:
-        raise BnlintInputError(f"cannot read {_WEIGHTS} from the .keras archive ({type(exc).__name__}: {exc})") from None
+        raise BnlintInputError(
+            f"cannot read {_WEIGHTS} from the .keras archive ({type(exc).__name__}: {exc})") from None
     graph.has_optimizer_state = has_optimizer
     return WeightsSnapshot(bn=bn, optimizer_iterations=iterations)
 

@@ -7,7 +7,7 @@ truncated or hostile buffer raises ProtoError instead of reading past the end.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 VARINT, FIXED64, LENGTH_DELIMITED, START_GROUP, END_GROUP, FIXED32 = 0, 1, 2, 3, 4, 5
 

@@ -16,10 +16,10 @@ from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError, NoKerasConfig
 from bnlint.model.graph import ModelGraph, WeightsSnapshot
 from bnlint.readers.bn_weights import MAX_CHANNELS, statistics_from
-from bnlint.readers.tensor_bundle import OBJECT_GRAPH_KEY, TensorBundle, object_graph
 from bnlint.readers.common import decode_text, json_object, load_json
 from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config
 from bnlint.readers.protowire import LENGTH_DELIMITED, VARINT, ProtoError, iter_fields
+from bnlint.readers.tensor_bundle import OBJECT_GRAPH_KEY, TensorBundle, object_graph
 from bnlint.target import from_keras_version
 
 _METADATA = "keras_metadata.pb"

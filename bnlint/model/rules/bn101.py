@@ -21,7 +21,8 @@ def check(model: ModelCheck) -> list[Finding]:
     target = model.target
     n = len(flattened)
     if target.legacy:
-        effect = (f"{under(target)} {agree(n, 'it still normalizes', 'they still normalize')} with batch statistics in fit() and with the moving "
+        effect = (f"{under(target)} {agree(n, 'it still normalizes', 'they still normalize')} with batch "
+                  "statistics in fit() and with the moving "
                   "statistics at inference, so evaluate()/predict() disagree with training (BN102)")
     else:
         effect = (f"{under(target)} {agree(n, 'it uses its', 'they use their')} moving statistics only while frozen: "

@@ -22,7 +22,8 @@ def check(model: ModelCheck) -> list[Finding]:
     for scope, layers in by_scope.items():
         arch = model.architecture(layers)
         message = (f"{count(len(layers), 'frozen BN layer')} {scope_of(scope)} ({name_list(layers)}) still "
-                   f"{agree(len(layers), 'normalizes', 'normalize')} with batch statistics in fit() {under(target)}: `trainable=False` only freezes gamma and "
+                   f"{agree(len(layers), 'normalizes', 'normalize')} with batch statistics in fit() {under(target)}: "
+                   "`trainable=False` only freezes gamma and "
                    "beta, so training sees batch statistics while evaluate()/predict() use the moving statistics")
         if target.frozen_bn_updates_statistics:
             message += ", and fit() keeps overwriting those moving statistics"

@@ -38,21 +38,21 @@ def check(model: ModelCheck) -> list[Finding]:
     findings = []
     for scope, modes in by_scope.items():
         layers = [m.layer for m in modes]
+        n = len(layers)
         arch = model.architecture(layers)
-        message = (f"{count(len(layers), 'trainable BN layer')} {scope_of(scope)} ({name_list(layers)}) "
-                   f"{agree(len(layers), 'runs', 'run')} in training mode during fit() {under(target)} while other pretrained layers are "
-                   f"frozen: {agree(len(layers), 'it normalizes', 'they normalize')} with batch statistics and overwrite"
-                   f"{agree(len(layers), 's', '')} the pretrained moving statistics, "
-                   "so the features the frozen layers were trained on shift (inference then uses the new "
-                   "moving statistics)")
+        message = (f"{count(n, 'trainable BN layer')} {scope_of(scope)} ({name_list(layers)}) "
+                   f"{agree(n, 'runs', 'run')} in training mode during fit() {under(target)} while other pretrained "
+                   f"layers are frozen: {agree(n, 'it normalizes', 'they normalize')} with batch statistics and "
+                   f"{agree(n, 'overwrites', 'overwrite')} the pretrained moving statistics, so the features the "
+                   "frozen layers were trained on shift (inference then uses the new moving statistics)")
         ignored = next((m.ignored_hold for m in modes if m.ignored_hold is not None), None)
         if ignored is not None:
             where = "its own call" if ignored in layers else f"the call of '{ignored.path}'"
             if target.semantics is Semantics.KERAS3_OLD:
-                message += (f"; the `training=False` recorded on {where} does not hold {agree(len(layers), 'it', 'them')}: fit()'s "
-                            f"`training=True` overrides it once {agree(len(layers), 'the layer is', 'they are')} trainable ({ISSUE_20285})")
+                message += (f"; the `training=False` recorded on {where} does not hold {agree(n, 'it', 'them')}: "
+                            f"fit()'s `training=True` overrides it once {agree(n, 'the layer is', 'they are')} "
+                            f"trainable ({ISSUE_20285})")
             else:
                 message += f"; the `training=False` recorded on {where} is not honoured {under(target)}"
-
         findings.append(model.finding(CODE, message, layers[0], keep_bn_in_inference(target), architecture=arch))
     return findings

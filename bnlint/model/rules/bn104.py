@@ -18,11 +18,13 @@ NEEDS_WEIGHTS = False
 
 
 def _unheld_frozen(modes: list[BNMode]) -> list[Layer]:
-    return [m.layer for m in modes if m.layer.frozen_flag and m.held_by is None and not m.layer.always_inference_bn]
+    return [m.layer for m in modes
+            if m.layer.frozen_flag and m.held_by is None and not m.layer.always_inference_bn]
 
 
 def _unheld_unrecorded(modes: list[BNMode]) -> list[Layer]:
-    return [m.layer for m in modes if not m.frozen and m.held_by is None and not m.layer.always_inference_bn]
+    return [m.layer for m in modes
+            if not m.frozen and m.held_by is None and not m.layer.always_inference_bn]
 
 
 def check(model: ModelCheck) -> list[Finding]:
@@ -50,14 +52,15 @@ def check(model: ModelCheck) -> list[Finding]:
         arch = model.architecture(layers)
         if blind_spot:
             version = graph.keras_version or "2.x"
-            message = (f"nested model '{nested.path}' holds {count(len(layers), 'BN layer')} recorded as trainable "
-                       f"({name_list(layers)}), but standalone Keras {version} does not save `base.trainable = False`, "
-                       "so bnlint cannot tell whether the base was frozen: if it was, its BN layers still normalize "
+            message = (f"nested model '{nested.path}' holds {count(len(layers), 'BN layer')} recorded as "
+                       f"trainable ({name_list(layers)}), but standalone Keras {version} does not save "
+                       "`base.trainable = False`, so bnlint cannot tell whether the base was frozen: if it was, "
+                       "its BN layers still normalize "
                        "with batch statistics in fit() and with moving statistics at inference (the BN102 "
                        "pitfall); if not, fit() trains them and overwrites their moving statistics")
         else:
             if inside_sequential(nested):
-                how = f"sits in a Sequential, which cannot record `training=False`"
+                how = "sits in a Sequential, which cannot record `training=False`"
             else:
                 how = "is called without `training=False`"
             n = len(layers)
