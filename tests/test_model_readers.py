@@ -355,3 +355,14 @@ def test_every_architecture_of_the_real_table_is_recognised_from_its_own_bn_name
             assert found is None, arch.name          # too few names, or indistinguishable twins
         else:
             assert found is not None and found.name == arch.name, arch.name
+
+
+def test_a_lambda_payload_is_read_as_json_and_never_executed(tmp_path, monkeypatch):
+    """hostile/lambda_marker.h5 creates $BNLINT_MARKER when tf_keras deserialises its Lambda."""
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("BNLINT_MARKER", str(marker))
+    path = fixture("hostile/lambda_marker.h5")
+    graph = read_model(path, ctx())
+    assert [layer.class_name for layer in graph.layers()] == ["InputLayer", "Lambda", "Dense"]
+    assert analyze_model(path, "lambda_marker.h5", ctx()) == []
+    assert not marker.exists()
