@@ -89,11 +89,12 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     suppressions: dict[tuple[int | None, int], frozenset[str] | None] = {}
     facts = Facts()
     chunks = []
+    relevant_names: set[str] = set()
     for cell, original, python in units:
         for line, codes in parse_suppressions(original).items():
             suppressions[(cell, line)] = codes
         try:
-            parsed = parse_python(python, cell)
+            parsed = parse_python(python, cell, relevant_names=relevant_names)
         except RecursionError:
             raise BnlintInputError("expression nested too deeply to analyse") from None
         facts.sources.append(parsed)

@@ -88,7 +88,10 @@ class ParsedSource:
         return found
 
 
-def parse_python(text: str, cell: int | None = None, external: bool = False) -> ParsedSource:
+def parse_python(text: str, cell: int | None = None, external: bool = False,
+                 relevant_names: set[str] | None = None) -> ParsedSource:
+    """Parse the statements of `text` that can matter. `relevant_names` carries the names found
+    relevant so far across the cells of a notebook (they share one namespace); it is updated."""
     where = f"cell {cell}, " if cell is not None else ""
     try:
         with warnings.catch_warnings():
@@ -104,7 +107,7 @@ def parse_python(text: str, cell: int | None = None, external: bool = False) -> 
     lines = split_lines(text)
     groups = _statement_groups(tree.body)
     words = [set(_IDENTIFIER.findall("".join(lines[start - 1:end]))) for start, end, _ in groups]
-    relevant = _relevant_groups(groups, words)
+    relevant = _relevant_groups(groups, words, relevant_names if relevant_names is not None else set())
     chunks = []
     for index in relevant:
         start, end, _ = groups[index]
@@ -161,12 +164,12 @@ def _bound_names(stmts: list[ast.stmt]) -> tuple[set[str], set[str], bool]:
     return bound, defs, has_import
 
 
-def _relevant_groups(groups, words) -> list[int]:
+def _relevant_groups(groups, words, names: set[str]) -> list[int]:
     """Indices of groups that mention a seed name, or a name bound by a relevant group, or that
-    define a function/class a relevant group uses; imports always."""
+    define a function/class a relevant group uses; imports always. `names` grows in place."""
     info = [_bound_names(stmts) for _, _, stmts in groups]
     relevant = [has_import for _, _, has_import in info]
-    names = set(SEED_NAMES)
+    names |= SEED_NAMES
     def_groups: dict[str, list[int]] = {}
     for index, (_, defs, _) in enumerate(info):
         for name in defs:

@@ -155,6 +155,16 @@ class Collector:
 
     def _exec_if(self, stmt: cst.If, env: Env) -> None:
         self._eval(stmt.test, env)
+        known = self._static_truth(stmt.test, env)
+        if known is not None:
+            # `if name == "densenet":` with a known argument: run only the branch taken.
+            if known:
+                self._exec_body(stmt.body, env)
+            elif isinstance(stmt.orelse, cst.If):
+                self._exec_if(stmt.orelse, env)
+            elif stmt.orelse is not None:
+                self._exec_body(stmt.orelse.body, env)
+            return
         selection = self._layer_test(stmt.test, env)
         self._exec_body(stmt.body, self._refined(env, selection, positive=True))
         if isinstance(stmt.orelse, cst.If):
@@ -168,6 +178,22 @@ class Collector:
         self._exec_body(stmt.body, env)
         if stmt.orelse is not None:
             self._exec_body(stmt.orelse.body, env)
+
+    def _static_truth(self, test: cst.BaseExpression, env: Env) -> bool | None:
+        """Value of `name == "literal"` / `!=` when the name holds one known constant."""
+        if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+            return None
+        operator = test.comparisons[0].operator
+        if not isinstance(operator, (cst.Equal, cst.NotEqual)):
+            return None
+        left = self._eval(test.left, env)
+        right = self._eval(test.comparisons[0].comparator, env)
+        if len(left) != 1 or len(right) != 1 or not isinstance(left[0], Const) or not isinstance(right[0], Const):
+            return None
+        if not isinstance(left[0].value, (str, int)) or not isinstance(right[0].value, (str, int)):
+            return None
+        equal = left[0].value == right[0].value
+        return equal if isinstance(operator, cst.Equal) else not equal
 
     def _iterate(self, iterable: cst.BaseExpression, env: Env) -> tuple:
         """Abstract value of one element of `iterable` (`for x in iterable`)."""
@@ -734,6 +760,8 @@ class Collector:
         if name == "compile":
             self.facts.events.append(Compile(self._site(node), model=model))
             return ()
+        if name == "fit_generator" and not self._chunk.external:
+            self.facts.imports.standalone_signals.append("calls fit_generator")
         if name in _FIT_METHODS:
             self.facts.events.append(Fit(self._site(node), model=model, method=name))
             return ()

@@ -44,12 +44,17 @@ def _name(model) -> str:
     return model.name
 
 
+def _where(site) -> str:
+    line = site.chunk.position(site.node)[0]
+    return f"line {line}" if site.chunk.cell is None else f"cell {site.chunk.cell}, line {line}"
+
+
 def _message(change: TrainableChange, model, compile_event: Compile, fit: Fit) -> str:
     what = "set to True" if change.value is True else "set to False" if change.value is False else "changed"
-    compile_line = compile_event.site.chunk.position(compile_event.site.node)[0]
-    fit_line = fit.site.chunk.position(fit.site.node)[0]
+    compile_line = _where(compile_event.site)
+    fit_line = _where(fit.site)
     owner = change.owner.name if isinstance(change.owner, (Base, ModelFact)) else "a layer"
-    return (f"`trainable` of `{owner}` is {what} after `{_name(model)}.compile()` (line {compile_line}), and "
-            f"`{_name(model)}.{fit.method}()` (line {fit_line}) trains without compiling again: the change "
+    return (f"`trainable` of `{owner}` is {what} after `{_name(model)}.compile()` ({compile_line}), and "
+            f"`{_name(model)}.{fit.method}()` ({fit_line}) trains without compiling again: the change "
             "does not take effect for this model until `compile()` is called again, so layers stay as "
             "frozen (or trainable) as they were at compile time")

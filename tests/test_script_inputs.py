@@ -1,0 +1,108 @@
+"""Reading scripts: encodings, BOM, CRLF, broken input (BN900), the prefilter."""
+import json
+import pathlib
+
+import pytest
+
+from bnlint.errors import BnlintInputError
+from bnlint.script import analyze_script, apply_fixes
+from test_script_support import analyze, context
+
+CALLED = (
+    "import tensorflow as tf\n"
+    "base = tf.keras.applications.ResNet50(include_top=False)  # café\n"
+    "out = base(tf.keras.Input((224, 224, 3)))\n"
+)
+FIXED_CALL = "out = base(tf.keras.Input((224, 224, 3)), training=False)"
+
+
+def run(data: bytes, name="train.py"):
+    path = pathlib.Path(name)
+    return analyze_script(path, name, data, context(enabled={"BN003"}))
+
+
+def fixed(data: bytes, name="train.py") -> bytes:
+    return apply_fixes(data, pathlib.Path(name), run(data, name).findings)
+
+
+def test_latin1_coding_line_is_honoured_and_kept():
+    data = ("# -*- coding: latin-1 -*-\n" + CALLED).encode("latin-1")
+    [finding] = run(data).findings
+    assert (finding.line, finding.column) == (4, 7)
+    out = fixed(data)
+    assert out.decode("latin-1").splitlines()[3] == FIXED_CALL
+    assert "café".encode("latin-1") in out
+
+
+def test_bom_and_crlf_are_preserved():
+    data = b"\xef\xbb\xbf" + CALLED.replace("\n", "\r\n").encode()
+    [finding] = run(data).findings
+    assert (finding.line, finding.column) == (3, 7)
+    out = fixed(data)
+    assert out.startswith(b"\xef\xbb\xbf")
+    assert out.count(b"\r\n") == 3 and b"\n" not in out.replace(b"\r\n", b"")
+    assert FIXED_CALL.encode() in out
+
+
+def test_non_ascii_before_the_finding_counts_columns_in_characters():
+    data = CALLED.replace("out = base(", "é = base(").encode()
+    [finding] = run(data).findings
+    assert (finding.line, finding.column) == (3, 5)
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"import keras\nx = keras.applications.ResNet50(\n", "syntax error at line"),
+    (b"import keras\nbase = keras.applications.ResNet50()\n\xff\xfe = 1\n", "cannot decode as utf-8"),
+    (b"keras.applications\x00\x01\x02", "binary"),
+    (b"# coding: no-such-codec\nimport keras.applications\n", "encoding"),
+    (b"import keras\nbase = keras.applications.ResNet50()\nx = " + b"(" * 5000 + b")" * 5000 + b"\n",
+     "nest"),
+])
+def test_broken_scripts_raise_bn900(data, reason):
+    with pytest.raises(BnlintInputError) as info:
+        run(data)
+    assert reason in info.value.reason
+    assert info.value.code == "BN900"
+
+
+def test_syntax_error_reports_the_line():
+    with pytest.raises(BnlintInputError) as info:
+        run(b"import keras\n\nbase = keras.applications.ResNet50()\ndef build(:\n    return base\n")
+    assert info.value.reason.startswith("syntax error at line 4")
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"{not json", "not valid JSON"),
+    (b'{"metadata": {}}', "no 'cells'"),
+    (b'{"cells": [{"source": "x"}]}', "cell_type"),
+    (b'{"cells": [{"cell_type": "code"}]}', "source"),
+])
+def test_broken_notebooks_raise_bn900(data, reason):
+    with pytest.raises(BnlintInputError) as info:
+        run(data, "nb.ipynb")
+    assert reason in info.value.reason
+
+
+def test_files_without_anything_relevant_are_not_parsed():
+    # No Keras token at all: the prefilter skips the parse, so even a syntax error is not reported.
+    assert run(b"def broken(:\n").findings == []
+    # The same error next to a Keras token is parsed and reported.
+    with pytest.raises(BnlintInputError):
+        run(b"import keras.applications\ndef broken(:\n")
+
+
+def test_disabled_rules_skip_everything():
+    result = analyze_script(pathlib.Path("t.py"), "t.py", CALLED.encode(), context(enabled={"BN101"}))
+    assert result.findings == [] and result.model_builds == []
+
+
+def test_long_unrelated_code_is_not_parsed_by_libcst(monkeypatch):
+    """Only statements that can matter reach libcst: the bulk of a huge generated file does not."""
+    import libcst
+    parsed = []
+    real = libcst.parse_module
+    monkeypatch.setattr(libcst, "parse_module", lambda code, *a, **k: parsed.append(code) or real(code, *a, **k))
+    filler = "".join(f"value_{i} = compute({i}, [1, 2, 3])\n" for i in range(3000))
+    result = analyze(CALLED + filler, enabled={"BN003"})
+    assert [f.code for f in result.findings] == ["BN003"]
+    assert len(parsed) == 3

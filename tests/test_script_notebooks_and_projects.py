@@ -1,0 +1,118 @@
+"""Notebooks (cells share one namespace, magics neutralised, fixes keep the JSON layout) and
+helpers imported from sibling modules of the same project."""
+import json
+import pathlib
+
+from bnlint.script import analyze_script, apply_fixes
+from test_script_support import FIXTURES, context
+
+NOTEBOOK = FIXTURES / "flowers_finetune.ipynb"
+
+
+def run(path: pathlib.Path, data: bytes | None = None, target=None):
+    data = path.read_bytes() if data is None else data
+    return analyze_script(path, str(path), data, context(target))
+
+
+def test_notebook_findings_carry_cell_and_line_inside_the_cell():
+    result = run(NOTEBOOK)
+    assert [(f.code, f.cell, f.line, f.column) for f in result.findings] == [
+        ("BN006", 3, 2, 14),     # MobileNetV2(...) in code cell 3
+        ("BN001", 4, 4, 9),      # tf.keras.Model(inputs=base_model.input, ...)
+        ("BN002", 6, 1, 1),      # base_model.trainable = True
+        ("BN004", 6, 1, 1),
+    ]
+    bn004 = result.findings[-1]
+    assert "(cell 4, line 5)" in bn004.message and "(cell 6, line 5)" in bn004.message
+    assert result.suppressions == {(6, 1): frozenset({"BN004"})}
+    assert [(b.kind, b.cell, b.line) for b in result.model_builds] == [("flattened", 4, 4), ("unfrozen", 6, 1)]
+
+
+def test_notebook_fix_rewrites_only_the_cell_and_keeps_the_layout():
+    data = NOTEBOOK.read_bytes()
+    result = run(NOTEBOOK, data, target="tf2")
+    fixed = apply_fixes(data, NOTEBOOK, result.findings)
+    before, after = json.loads(data), json.loads(fixed)
+    changed = [i for i, (a, b) in enumerate(zip(before["cells"], after["cells"])) if a != b]
+    assert changed == [4]                       # the 4th code cell is nb["cells"][4]
+    assert "".join(after["cells"][4]["source"]) == (
+        "inputs = layers.Input(shape=base_model.input_shape[1:])\n"
+        "x = layers.GlobalAveragePooling2D()(base_model(inputs, training=False))\n"
+        "x = layers.Dropout(0.2)(x)\n"
+        "outputs = layers.Dense(5)(x)\n"
+        "model = tf.keras.Model(inputs=inputs, outputs=outputs)\n"
+        "model.compile(optimizer='adam', loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))")
+    # Same JSON layout (Jupyter's: indent 1, key order, non-ASCII kept, trailing newline).
+    assert json.dumps(before, indent=1, ensure_ascii=False) + "\n" == data.decode()
+    assert json.dumps(after, indent=1, ensure_ascii=False) + "\n" == fixed.decode()
+    assert [f.code for f in run(NOTEBOOK, fixed, target="tf2").findings if f.fix] == []
+
+
+def test_magics_and_shell_lines_do_not_shift_positions():
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": [
+        "%load_ext autoreload\n", "!nvidia-smi\n", "x = !ls\n", "import tensorflow as tf\n", "tf.keras.applications.VGG16?\n",
+        "base = tf.keras.applications.ResNet50(include_top=False)\n", "y = base(tf.keras.Input((32, 32, 3)))\n"]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = pathlib.Path("magic.ipynb")
+    result = analyze_script(path, "magic.ipynb", json.dumps(nb).encode(), context(enabled={"BN003"}))
+    assert [(f.code, f.cell, f.line, f.column) for f in result.findings] == [("BN003", 1, 7, 5)]
+
+
+def test_non_python_notebook_is_skipped():
+    nb = {"cells": [{"cell_type": "code", "source": "base <- ResNet50(weights='imagenet')"}],
+          "metadata": {"language_info": {"name": "R"}}, "nbformat": 4, "nbformat_minor": 5}
+    result = analyze_script(pathlib.Path("r.ipynb"), "r.ipynb", json.dumps(nb).encode(), context())
+    assert result.findings == []
+
+
+# --- sibling modules ---------------------------------------------------------------------------
+
+PROJECT = FIXTURES / "project"
+
+
+def test_base_built_and_frozen_by_sibling_helpers():
+    result = run(PROJECT / "train_flat.py")
+    [finding] = result.findings
+    assert (finding.code, finding.line, finding.column) == ("BN001", 20, 9)
+    assert "`base` (Xception)" in finding.message        # make_backbone() default branch
+
+
+def test_sibling_module_attribute_access_and_clean_nested_script():
+    assert [f.code for f in run(PROJECT / "train_nested.py", target="tf2").findings] == []
+    # the same script on Keras 3 < 3.16: unfreezing undoes the nested training=False
+    result = run(PROJECT / "train_nested.py", target="keras3")
+    assert [(f.code, f.line) for f in result.findings] == [("BN002", 19)]
+    assert "DenseNet169" in result.findings[0].message
+
+
+def test_findings_inside_the_sibling_are_not_reported_on_the_importer(tmp_path):
+    (tmp_path / "helpers.py").write_text(
+        "import tensorflow as tf\n"
+        "def head(base):\n"
+        "    return tf.keras.layers.Dense(2)(base(tf.keras.Input((32, 32, 3))))\n")
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import tensorflow as tf\nfrom helpers import head\n"
+        "base = tf.keras.applications.ResNet50(include_top=False)\nout = head(base)\n")
+    result = analyze_script(script, "train.py", script.read_bytes(), context(enabled={"BN003"}))
+    assert result.findings == []
+    helper = tmp_path / "helpers.py"
+    assert analyze_script(helper, "helpers.py", helper.read_bytes(), context(enabled={"BN003"})).findings == []
+
+
+def test_missing_sibling_is_not_an_error(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("from backbone_zoo import make\nimport tensorflow as tf\nbase = make()\n"
+                      "for l in base.layers:\n    l.trainable = False\n")
+    assert analyze_script(script, "train.py", script.read_bytes(), context()).findings == []
+
+
+def test_fixture_scripts_expected_findings():
+    expected = {
+        "kaggle_dogs_vs_cats.py": [("BN002", 27)],
+        "legacy_finetune_k2.py": [("BN005", 10), ("BN001", 14), ("BN004", 22), ("BN002", 24)],
+        "clean_guide_tf_keras.py": [],
+    }
+    for name, codes in expected.items():
+        result = run(FIXTURES / name)
+        assert [(f.code, f.line) for f in result.findings] == codes, name
