@@ -150,6 +150,7 @@ class WeightsSnapshot:
 
     bn: dict[str, BNStatistics]
     optimizer_iterations: int | None = None     # None = not recorded / not readable
+    has_optimizer_state: bool = False           # optimizer variables were saved
 
 
 @dataclass(eq=False)
@@ -159,7 +160,6 @@ class ModelGraph:
     keras_version: str | None
     writer: KerasTarget | None                   # semantics of the Keras that wrote the file
     has_training_config: bool = False            # compiled when saved (h5 training_config, compile_config)
-    has_optimizer_state: bool | None = False     # optimizer variables were saved (None: known after weights())
     # Reads the BN variables on demand: rules that need no statistics never touch the datasets.
     weights_loader: Callable[[ModelGraph], WeightsSnapshot] | None = None
     _weights: WeightsSnapshot | None = field(default=None, repr=False)

@@ -79,11 +79,9 @@ def _graph_from_h5(f: Any, path: pathlib.Path, ctx: RuleContext) -> ModelGraph:
         raise NoKerasConfig(f"model_config of class '{exc.class_name}' has no layer graph "
                             "(a subclassed model): its BN layers cannot be checked") from None
     version = decode_text(attrs["keras_version"], "keras_version") if "keras_version" in attrs else None
-    optimizer = f.get("optimizer_weights")
     return ModelGraph(
         root=root, format="h5", keras_version=version, writer=from_keras_version(version),
         has_training_config="training_config" in attrs,
-        has_optimizer_state=optimizer is not None and len(optimizer) > 0,
         weights_loader=lambda graph: _load_weights(path, graph))
 
 
@@ -93,8 +91,10 @@ def _load_weights(path: pathlib.Path, graph: ModelGraph) -> WeightsSnapshot:
             weights = f.get("model_weights")
             if weights is None:
                 raise BnlintInputError("HDF5 model file has no model_weights group")
+            optimizer = f.get("optimizer_weights")
             return WeightsSnapshot(bn=legacy_bn_statistics(weights, graph.root),
-                                   optimizer_iterations=_optimizer_iterations(f.get("optimizer_weights")))
+                                   optimizer_iterations=_optimizer_iterations(optimizer),
+                                   has_optimizer_state=optimizer is not None and len(optimizer) > 0)
         except H5_ERRORS as exc:
             raise BnlintInputError(f"corrupt weights in HDF5 model file ({type(exc).__name__}: {exc})") from None
 

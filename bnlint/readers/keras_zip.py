@@ -74,12 +74,10 @@ def _graph_from_zip(zf: zipfile.ZipFile, path: pathlib.Path, ctx: RuleContext) -
     except NoLayerGraph as exc:
         raise NoKerasConfig(f"config.json of class '{exc.class_name}' has no layer graph "
                             "(a subclassed model): its BN layers cannot be checked") from None
-    weights_info = _member(zf, _WEIGHTS)
     compile_config = model_config.get("compile_config")
     return ModelGraph(
         root=root, format="keras", keras_version=version, writer=from_keras_version(version),
         has_training_config=isinstance(compile_config, dict) and bool(compile_config),
-        has_optimizer_state=None if weights_info is None else False,   # known once weights are read
         weights_loader=lambda graph: _load_weights(path, graph, ctx))
 
 
@@ -103,8 +101,7 @@ def _load_weights(path: pathlib.Path, graph: ModelGraph, ctx: RuleContext) -> We
     except _ZIP_ERRORS as exc:
         raise BnlintInputError(
             f"cannot read {_WEIGHTS} from the .keras archive ({type(exc).__name__}: {exc})") from None
-    graph.has_optimizer_state = has_optimizer
-    return WeightsSnapshot(bn=bn, optimizer_iterations=iterations)
+    return WeightsSnapshot(bn=bn, optimizer_iterations=iterations, has_optimizer_state=has_optimizer)
 
 
 # A deflated weights member up to this size is inflated into memory: seeking backwards in a

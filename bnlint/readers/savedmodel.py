@@ -88,7 +88,6 @@ def read_savedmodel(folder: pathlib.Path, ctx: RuleContext) -> ModelGraph:
     return ModelGraph(
         root=root, format="savedmodel", keras_version=version, writer=from_keras_version(version),
         has_training_config=isinstance(root_metadata.get("training_config"), dict),
-        has_optimizer_state=None,
         weights_loader=lambda graph: _load_weights(folder, nodes, graph, ctx))
 
 
@@ -176,5 +175,5 @@ def _load_weights(folder: pathlib.Path, nodes: list[SavedObject], graph: ModelGr
             values = bundle.read(key, 1)
             iterations = int(values[0]) if values and values[0] == values[0] else None
             break
-    graph.has_optimizer_state = _follow(objects, ["optimizer"]) is not None
-    return WeightsSnapshot(bn=bn, optimizer_iterations=iterations)
+    return WeightsSnapshot(bn=bn, optimizer_iterations=iterations,
+                           has_optimizer_state=_follow(objects, ["optimizer"]) is not None)

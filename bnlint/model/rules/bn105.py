@@ -18,7 +18,7 @@ def _training_evidence(model: ModelCheck, at_init: set[str]) -> str | None:
     if weights.optimizer_iterations is not None:
         if weights.optimizer_iterations > 0:
             return f"the optimizer state records {weights.optimizer_iterations} training steps"
-    elif model.graph.has_optimizer_state:
+    elif weights.has_optimizer_state:
         return "optimizer state was saved"
     moved = [path for path, stats in weights.bn.items() if path not in at_init]
     if moved:
