@@ -366,3 +366,17 @@ def test_a_lambda_payload_is_read_as_json_and_never_executed(tmp_path, monkeypat
     assert [layer.class_name for layer in graph.layers()] == ["InputLayer", "Lambda", "Dense"]
     assert analyze_model(path, "lambda_marker.h5", ctx()) == []
     assert not marker.exists()
+
+
+def test_weights_that_link_into_another_file_are_refused(tmp_path):
+    other = tmp_path / "secret.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("data", data=[1e9, 2e9, 3e9, 4e9])
+    path = tmp_path / "linked.h5"
+    shutil.copy(fixture("tf_keras/flat_frozen.h5"), path)
+    with h5py.File(path, "r+") as f:
+        del f["model_weights/bn1/bn1/moving_variance:0"]
+        f["model_weights/bn1/bn1/moving_variance:0"] = h5py.ExternalLink(str(other), "/data")
+    found = analyze_model(path, "linked.h5", ctx())
+    assert [f.code for f in found] == ["BN101", "BN900"]
+    assert "link into another file" in found[1].message

@@ -12,11 +12,26 @@ MAX_CHANNELS = 1 << 22
 _ROLES = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
+def dataset_at(group: Any, name: str, what: str) -> Any:
+    """group[name], refusing links into other files: a model file is read on its own."""
+    import h5py
+
+    link = group.get(name, getlink=True)
+    if link is None:
+        raise BnlintInputError(f"{what} is missing")
+    if isinstance(link, h5py.ExternalLink):
+        raise BnlintInputError(f"{what} is a link into another file ({link.filename}): refused")
+    return group[name]
+
+
 def read_vector(dataset: Any, what: str) -> list[float]:
-    """A 1-D float dataset as a list, refusing huge or non-vector data before reading it."""
+    """A 1-D float dataset as a list, refusing huge, non-vector or out-of-file data before reading it."""
     shape = getattr(dataset, "shape", None)
     if shape is None:
         raise BnlintInputError(f"{what} is not a dataset")
+    # Virtual datasets and external raw storage read bytes from other files.
+    if getattr(dataset, "is_virtual", False) or getattr(dataset, "external", None):
+        raise BnlintInputError(f"{what} stores its data outside the model file: refused")
     if len(shape) != 1 or shape[0] > MAX_CHANNELS:
         raise BnlintInputError(f"{what} has shape {tuple(shape)}, not a BN channel vector")
     kind = getattr(getattr(dataset, "dtype", None), "kind", None)
@@ -26,6 +41,17 @@ def read_vector(dataset: Any, what: str) -> list[float]:
         return [float(v) for v in dataset[()]]
     except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise BnlintInputError(f"cannot read {what}: {exc}") from None
+
+
+def read_step_count(dataset: Any) -> int | None:
+    """An optimizer's scalar iteration counter; None when it is not a plain in-file integer scalar."""
+    if getattr(dataset, "shape", None) != () or getattr(dataset, "is_virtual", False) or \
+            getattr(dataset, "external", None) or getattr(dataset.dtype, "kind", None) not in ("i", "u", "f"):
+        return None
+    try:
+        return int(dataset[()])
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def role_of(weight_name: str) -> str | None:

@@ -14,7 +14,14 @@ from typing import Any
 from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError, NoKerasConfig
 from bnlint.model.graph import BNStatistics, Layer, ModelGraph, WeightsSnapshot
-from bnlint.readers.bn_weights import positional_roles, read_vector, role_of, statistics_from
+from bnlint.readers.bn_weights import (
+    dataset_at,
+    positional_roles,
+    read_step_count,
+    read_vector,
+    role_of,
+    statistics_from,
+)
 from bnlint.readers.common import decode_text, load_json
 from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config
 from bnlint.target import from_keras_version
@@ -115,7 +122,8 @@ def legacy_bn_statistics(weights: Any, root: Layer) -> dict[str, BNStatistics]:
                 raise BnlintInputError(f"weight '{top.name}/{name}' is listed in weight_names but missing")
         # A flattened BN: read its few variables. A nested model: only its BN-named variables.
         wanted = names if top.is_bn else [n for n in names if role_of(n) is not None]
-        arrays = {name: read_vector(group[name], f"weight '{top.name}/{name}'") for name in wanted}
+        arrays = {name: read_vector(dataset_at(group, name, f"weight '{top.name}/{name}'"),
+                                    f"weight '{top.name}/{name}'") for name in wanted}
         if top.is_bn:
             out[top.path] = _single_bn(top, names, arrays)
         else:
@@ -164,11 +172,6 @@ def _optimizer_iterations(group: Any) -> int | None:
         return None
     names = attr_strings(group.attrs, "weight_names", "optimizer_weights") or []
     for name in names:
-        if name.rsplit("/", 1)[-1].split(":", 1)[0] in ("iterations", "iteration", "iter") and name in group:
-            dataset = group[name]
-            if getattr(dataset, "shape", None) == ():
-                try:
-                    return int(dataset[()])
-                except (TypeError, ValueError, OverflowError):
-                    return None
+        if name.rsplit("/", 1)[-1].split(":", 1)[0] in ("iterations", "iteration", "iter"):
+            return read_step_count(dataset_at(group, name, f"optimizer weight '{name}'"))
     return None

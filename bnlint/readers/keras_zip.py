@@ -17,7 +17,7 @@ from typing import Any
 from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError, NoKerasConfig
 from bnlint.model.graph import BNStatistics, Layer, ModelGraph, WeightsSnapshot
-from bnlint.readers.bn_weights import positional_roles, read_vector, statistics_from
+from bnlint.readers.bn_weights import dataset_at, positional_roles, read_step_count, read_vector, statistics_from
 from bnlint.readers.common import decode_text, json_object, load_json
 from bnlint.readers.h5 import H5_ERRORS, open_h5
 from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config
@@ -184,7 +184,8 @@ def _bn_from_vars(layer: Layer, vars_group: Any) -> BNStatistics:
     for i, role in enumerate(roles):
         if str(i) not in vars_group:
             raise BnlintInputError(f"{_WEIGHTS} lacks variable {i} of BN layer '{layer.path}'")
-        by_role[role] = read_vector(vars_group[str(i)], f"variable {i} ({role}) of BN layer '{layer.path}'")
+        what = f"variable {i} ({role}) of BN layer '{layer.path}'"
+        by_role[role] = read_vector(dataset_at(vars_group, str(i), what), what)
     return statistics_from(layer, by_role)
 
 
@@ -193,7 +194,8 @@ def _optimizer_state(f: Any) -> tuple[int | None, bool]:
     vars_group = f.get("optimizer/vars")
     if vars_group is None or len(vars_group) == 0:
         return None, False
-    first = vars_group.get("0")
-    if first is not None and getattr(first, "shape", None) == () and first.dtype.kind in "iu":
-        return int(first[()]), True
-    return None, True
+    if vars_group.get("0", getlink=True) is None:
+        return None, True
+    first = dataset_at(vars_group, "0", "optimizer variable 0")
+    is_counter = getattr(getattr(first, "dtype", None), "kind", None) in ("i", "u")
+    return (read_step_count(first) if is_counter else None), True
