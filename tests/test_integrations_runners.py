@@ -213,15 +213,20 @@ def test_pre_commit_models_hook_fails_on_a_flattened_frozen_h5(snapshot, tmp_pat
 
 @slow
 def test_pre_commit_fix_hook_applies_the_safe_fixes(snapshot, tmp_path, pre_commit_home, run_cli):
-    bad, _ = bn001_examples()
-    # what `bnlint --fix` does to the file, in this process
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "train.py").write_text(bad)
-    run_cli("--fix", "--no-config", "train.py", cwd=probe)
-    fixed = (probe / "train.py").read_text()
-    if fixed == bad:
-        pytest.skip("BN001's bad example has no safe fix")
+    # the first script rule whose `bad` example `bnlint --fix` (in this process) changes
+    for rule in catalogue.load().values():
+        if rule.analyzer != "script":
+            continue
+        probe = tmp_path / "probe" / rule.code
+        probe.mkdir(parents=True)
+        (probe / "train.py").write_text(rule.bad)
+        run_cli("--fix", "--no-config", "train.py", cwd=probe)
+        fixed = (probe / "train.py").read_text()
+        if fixed != rule.bad:
+            bad = rule.bad
+            break
+    else:
+        pytest.skip("no script rule's bad example has a safe fix")
     config = user_config(snapshot).replace("- id: bnlint-models", "- id: bnlint-fix")
     repo = make_repo(tmp_path / "user", {".pre-commit-config.yaml": config, "train.py": bad})
     r = pre_commit("run", "bnlint-fix", "--all-files", cwd=repo, home=pre_commit_home)
