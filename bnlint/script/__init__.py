@@ -10,6 +10,7 @@ facts (rules/) → reports become `Finding`s with 1-based positions and text edi
 from __future__ import annotations
 
 import pathlib
+import re
 from dataclasses import dataclass, field
 
 from bnlint.context import RuleContext
@@ -30,17 +31,17 @@ __all__ = ["ModelBuild", "ScriptResult", "analyze_script", "apply_fixes", "SCRIP
 
 SCRIPT_CODES = frozenset(RULES)
 
-# What each rule cannot fire without (bytes of the raw file): a file with none of them for the
-# enabled rules is not parsed at all. A base comes from `applications`/`load_model`, or from a
-# helper in a sibling module, which the script then freezes, wires or calls.
+# A pretrained base comes from `keras.applications` or `load_model`, in the file itself or in a
+# sibling module it imports. Rules about bases need one; BN004 and BN005 need only their own words.
+_BASE_SOURCES = (b"applications", b"load_model")
+_TRAINABLE = re.compile(rb"\.trainable\s*=[^=]|[\"']trainable[\"']")
 _NEEDS = {
-    "BN001": (b"applications", b"load_model", b"trainable"),
-    "BN002": (b"trainable",),
-    "BN003": (b"applications", b"load_model", b"Model"),
-    "BN004": (b"trainable",),
-    "BN005": (b"set_learning_phase",),
-    "BN006": (b"applications",),
+    "BN004": (_TRAINABLE, re.compile(rb"\.compile\s*\("),
+              re.compile(rb"\.(?:fit|fit_generator|train_on_batch)\s*\(")),
+    "BN005": (re.compile(rb"set_learning_phase"),),
 }
+_BASE_RULES = frozenset({"BN001", "BN002", "BN003", "BN006"})
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.M)
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,37 @@ def _is_notebook(path: pathlib.Path) -> bool:
     return path.suffix.lower() == ".ipynb"
 
 
-def _worth_parsing(data: bytes, enabled: frozenset[str]) -> bool:
-    needles = {needle for code, needs in _NEEDS.items() if code in enabled for needle in needs}
-    return any(needle in data for needle in needles)
+def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> bool:
+    """Cheap byte-level check: can any enabled rule fire on this file at all?"""
+    for code, needs in _NEEDS.items():
+        if code in enabled and all(needle.search(data) for needle in needs):
+            return True
+    if not enabled & _BASE_RULES:
+        return False
+    changes_trainable = _TRAINABLE.search(data) is not None
+    if b"applications" in data and (enabled & {"BN003", "BN006"} or changes_trainable):
+        return True
+    # A loaded model only counts as a base once the script freezes or unfreezes it.
+    if b"load_model" in data and changes_trainable:
+        return True
+    return _sibling_has_base_source(data, path)
+
+
+def _sibling_has_base_source(data: bytes, path: pathlib.Path) -> bool:
+    """Does a module imported from the script's own folder mention a base source?"""
+    folder = path.parent
+    for match in _IMPORT.finditer(data):
+        module = (match.group(1) or match.group(2)).decode("ascii", "replace").lstrip(".")
+        if not module:
+            continue
+        relative = pathlib.Path(*module.split("."))
+        for candidate in (folder / relative.with_suffix(".py"), folder / relative / "__init__.py"):
+            try:
+                if candidate.is_file() and any(s in candidate.read_bytes() for s in _BASE_SOURCES):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: RuleContext) -> ScriptResult:
@@ -83,7 +112,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     else:
         text = decode_script(data).text
         units = [(None, text, text)]
-    if not enabled or not _worth_parsing(data, enabled):
+    if not enabled or not _worth_parsing(data, enabled, path):
         return ScriptResult([], {})
 
     suppressions: dict[tuple[int | None, int], frozenset[str] | None] = {}

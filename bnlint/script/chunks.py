@@ -10,6 +10,7 @@ first line.
 from __future__ import annotations
 
 import ast
+import gc
 import re
 import sys
 import warnings
@@ -71,12 +72,15 @@ class Chunk:
 @dataclass
 class ParsedSource:
     chunks: list[Chunk]
-    tree: ast.Module
+    text: str = field(repr=False)
 
     def names(self) -> set[str]:
-        """Every variable, parameter, function and class name (to pick a fresh name in a fix)."""
+        """Every variable, parameter, function and class name (to pick a fresh name in a fix).
+
+        Parses again on demand: only a fix needs it, and keeping the AST of a big file alive
+        would hold on to a lot of memory."""
         found: set[str] = set()
-        for node in ast.walk(self.tree):
+        for node in ast.walk(ast.parse(self.text)):
             if isinstance(node, ast.Name):
                 found.add(node.id)
             elif isinstance(node, ast.arg):
@@ -93,7 +97,11 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
     """Parse the statements of `text` that can matter. `relevant_names` carries the names found
     relevant so far across the cells of a notebook (they share one namespace); it is updated."""
     where = f"cell {cell}, " if cell is not None else ""
+    gc_was_enabled = gc.isenabled()
     try:
+        # The AST of a big file is millions of objects that all stay alive: cyclic GC passes
+        # during its construction only cost time.
+        gc.disable()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")          # invalid escape sequences etc.
             tree = ast.parse(text)
@@ -102,7 +110,10 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
     except (RecursionError, MemoryError):
         raise BnlintInputError(f"{where}expression nested too deeply to parse") from None
     except ValueError as exc:
-        raise BnlintInputError(f"cannot parse {where.rstrip(', ')or 'file'}: {exc}") from None
+        raise BnlintInputError(f"cannot parse {where.rstrip(', ') or 'file'}: {exc}") from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
     lines = split_lines(text)
     groups = _statement_groups(tree.body)
@@ -122,7 +133,8 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
         except RecursionError:
             raise BnlintInputError(f"{where}expression nested too deeply to parse") from None
         chunks.append(Chunk(module, start, cell, external))
-    return ParsedSource(chunks, tree)
+    del tree
+    return ParsedSource(chunks, text)
 
 
 def _statement_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stmt]]]:
@@ -139,11 +151,9 @@ def _statement_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stm
     return groups
 
 
-def _bound_names(stmts: list[ast.stmt]) -> tuple[set[str], set[str], bool]:
-    """(names bound, names of defs/classes, holds an import) of a group."""
+def _bound_names(stmts: list[ast.stmt]) -> set[str]:
+    """Names a group binds (assignment targets, defs, imports of non-unrelated modules)."""
     bound: set[str] = set()
-    defs: set[str] = set()
-    has_import = False
     for stmt in stmts:
         for node in ast.walk(stmt):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
@@ -152,43 +162,53 @@ def _bound_names(stmts: list[ast.stmt]) -> tuple[set[str], set[str], bool]:
                 bound.add(node.attr)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 bound.add(node.name)
-                defs.add(node.name)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                has_import = True
                 module = node.module if isinstance(node, ast.ImportFrom) else None
                 for alias in node.names:
                     root = (module or alias.name).split(".")[0] if not getattr(node, "level", 0) else ""
                     if root in _UNRELATED_MODULES:
                         continue      # `np`, `os`, ...: binding them must not make every line relevant
                     bound.add((alias.asname or alias.name).split(".")[0])
-    return bound, defs, has_import
+    return bound
+
+
+def _has_import(stmts: list[ast.stmt], words: set[str]) -> bool:
+    for stmt in stmts:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            return True
+        if "import" in words and not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            # `try: import ... except ImportError:` and `if ...: import ...` at module level
+            if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(stmt)):
+                return True
+    return False
 
 
 def _relevant_groups(groups, words, names: set[str]) -> list[int]:
     """Indices of groups that mention a seed name, or a name bound by a relevant group, or that
-    define a function/class a relevant group uses; imports always. `names` grows in place."""
-    info = [_bound_names(stmts) for _, _, stmts in groups]
-    relevant = [has_import for _, _, has_import in info]
+    define a function/class a relevant group uses; imports always. `names` grows in place.
+    Bound names are computed only for relevant groups (walking every statement is the slow part)."""
+    relevant = [_has_import(stmts, words[index]) for index, (_, _, stmts) in enumerate(groups)]
     names |= SEED_NAMES
     def_groups: dict[str, list[int]] = {}
-    for index, (_, defs, _) in enumerate(info):
-        for name in defs:
-            def_groups.setdefault(name, []).append(index)
+    for index, (_, _, stmts) in enumerate(groups):
+        for stmt in stmts:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                def_groups.setdefault(stmt.name, []).append(index)
     for index, is_relevant in enumerate(relevant):
         if is_relevant:
-            names |= info[index][0]
+            names |= _bound_names(groups[index][2])
     changed = True
     while changed:
         changed = False
         for index in range(len(groups)):
-            if relevant[index] or not (words[index] & names):
+            if relevant[index] or names.isdisjoint(words[index]):
                 continue
             relevant[index] = True
             changed = True
-            names |= info[index][0]
+            names |= _bound_names(groups[index][2])
             for name in words[index]:
                 for def_index in def_groups.get(name, ()):
                     if not relevant[def_index]:
                         relevant[def_index] = True
-                        names |= info[def_index][0]
+                        names |= _bound_names(groups[def_index][2])
     return [index for index, flag in enumerate(relevant) if flag]
