@@ -582,6 +582,10 @@ class Collector:
     # --- calls -----------------------------------------------------------------------------
 
     def _call(self, node: cst.Call, env: Env) -> tuple:
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "fit_generator" \
+                and not self._chunk.external:
+            # removed from tf.keras 2.x's recommended API and gone in Keras 3: a standalone-Keras sign
+            self.facts.imports.standalone_signals.append("calls fit_generator")
         func = self._eval(node.func, env)
         positional: list[tuple] = []
         keywords: dict[str, tuple] = {}
@@ -659,8 +663,6 @@ class Collector:
                 self.facts.imports.standalone_signals.append("calls keras.backend.set_learning_phase")
             self._learning_phase(node)
             return ()
-        if last == "fit_generator" and root == "keras":
-            self.facts.imports.standalone_signals.append("calls fit_generator")
         return None
 
     def _note_root(self, root: str) -> None:
@@ -760,8 +762,6 @@ class Collector:
         if name == "compile":
             self.facts.events.append(Compile(self._site(node), model=model))
             return ()
-        if name == "fit_generator" and not self._chunk.external:
-            self.facts.imports.standalone_signals.append("calls fit_generator")
         if name in _FIT_METHODS:
             self.facts.events.append(Fit(self._site(node), model=model, method=name))
             return ()

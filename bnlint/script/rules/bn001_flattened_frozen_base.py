@@ -37,8 +37,9 @@ def _message(model: ModelFact, component: Component, target: KerasTarget) -> str
     base = component.base
     ref = component.output_refs[0] if component.output_refs else None
     where = f"`{ref.chunk.code(ref.node)}`" if ref is not None else f"`{base.name}.output`"
-    head = (f"pretrained base {describe(base)} is flattened into `{model.name}` from {where} "
-            f"(its BatchNormalization layers become layers of `{model.name}`) and frozen: ")
+    into = "a new model" if model.name.startswith("<") else f"`{model.name}`"
+    head = (f"pretrained base {describe(base)} is flattened into {into} from {where} "
+            f"(its BatchNormalization layers become layers of {into.replace('a new', 'the new')}) and frozen: ")
     if target.legacy:
         return head + (f"on {target.label} a frozen BatchNormalization layer still normalises with the "
                        "batch statistics in training but with the moving (ImageNet) statistics at "
