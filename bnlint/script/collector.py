@@ -517,7 +517,10 @@ class Collector:
                 if attr in ("input", "inputs"):
                     out.append(BaseInput(base))
                 elif attr in ("output", "outputs"):
-                    out.append(GraphTensor(base, (self._site(node),), False))
+                    site = self._site(node)
+                    if all(read.node is not node for read in base.output_reads):
+                        base.output_reads.append(site)
+                    out.append(GraphTensor(base, (site,), False))
                 elif attr == "layers":
                     out.append(Layers(base))
                 else:
@@ -536,7 +539,10 @@ class Collector:
                     out.append(Method(atom, attr))
             elif isinstance(atom, Layer) and isinstance(atom.owner, Base):
                 if attr == "output":
-                    out.append(GraphTensor(atom.owner, (self._site(node),), atom.index != -1))
+                    site = self._site(node)
+                    if all(read.node is not node for read in atom.owner.output_reads):
+                        atom.owner.output_reads.append(site)
+                    out.append(GraphTensor(atom.owner, (site,), atom.index != -1))
                 elif attr == "input" and atom.index == 0:
                     out.append(BaseInput(atom.owner))
         return tuple(out)

@@ -40,6 +40,8 @@ class Base:
     include_preprocessing: bool | None = None
     used_as_base: bool = False        # wired into another model, called or frozen
     named_at_module: bool = False
+    # Every `.output` read of the base, wherever it flows (a fix may only rewrite a lone one).
+    output_reads: list = field(default_factory=list)
 
     @property
     def loaded(self) -> bool:

@@ -84,6 +84,10 @@ def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarg
     if not component.inputs_is_base_input or component.inputs_site is None or len(component.output_refs) != 1:
         return None
     ref = component.output_refs[0]
+    if len(base.output_reads) != 1 or base.output_reads[0].node is not ref.node:
+        return None     # the head reads the base's output in several places (branches, skips)
+    if not isinstance(ref.node, cst.Attribute) or ref.node.attr.value != "output":
+        return None     # `base.layers[-1].output`, `base.outputs`: rewrite by hand
     if ref.scope is not model.site.scope or ref.chunk.cell != model.site.chunk.cell or ref.external:
         return None
     if sum(1 for m in facts.models for c in m.components if c.base is base) != 1:

@@ -1,0 +1,68 @@
+"""Fix snapshots: each fixtures/scripts/fixes/*.py (and the README example) becomes exactly its
+`.fixed` twin with `--fix --unsafe-fixes`; fixed code parses and has nothing left to fix."""
+import pathlib
+
+import pytest
+
+from bnlint.finding import Applicability
+from test_script_support import ROOT, analyze, codes, findings, fix
+
+CASES = sorted((ROOT / "fixtures" / "scripts" / "fixes").glob("*.py")) + [ROOT / "fixtures" / "example" / "train_flattened.py"]
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.name)
+def test_fix_snapshot(path):
+    source = path.read_text()
+    fixed = fix(source, path=str(path), )
+    assert fixed == pathlib.Path(str(path) + ".fixed").read_text()
+    compile(fixed, str(path), "exec")
+    assert [f for f in findings(fixed, path=str(path)) if f.fix is not None] == []
+    assert fix(fixed, path=str(path)) == fixed          # idempotent
+
+
+def test_safe_fixes_alone_leave_unsafe_ones():
+    path = ROOT / "fixtures" / "scripts" / "fixes" / "input_already_imported.py"
+    fixed = fix(path.read_text(), path=str(path), unsafe=False)
+    assert "TimeDistributed(cnn)(clip, training=False)" in fixed
+    assert "Model(inputs=base.input, outputs=predictions)" in fixed
+
+
+def test_no_fix_when_the_head_reads_the_output_twice():
+    path = ROOT / "fixtures" / "scripts" / "fixes" / "function_scope_keras3.py"
+    [first, second] = findings(path.read_text())
+    assert (first.line, first.fix) == (16, None)
+    assert second.fix.applicability is Applicability.UNSAFE
+
+
+def test_no_fix_when_outer_model_layers_are_indexed():
+    source = """\
+    import tensorflow as tf
+    base = tf.keras.applications.MobileNet(include_top=False, pooling="avg")
+    model = tf.keras.Model(base.input, tf.keras.layers.Dense(2)(base.output))
+    for layer in model.layers[:50]:
+        layer.trainable = False
+    """
+    [finding] = findings(source, enabled={"BN001"})
+    assert finding.fix is None
+
+
+def test_crlf_file_gets_crlf_lines():
+    source = (ROOT / "fixtures" / "scripts" / "fixes" / "tf_module_style.py").read_text()
+    data = source.replace("\n", "\r\n").encode()
+    import pathlib as _p
+    from bnlint.script import analyze_script, apply_fixes
+    from test_script_support import context
+    path = _p.Path("crlf.py")
+    result = analyze_script(path, "crlf.py", data, context())
+    fixed = apply_fixes(data, path, result.findings)
+    assert b"\n" not in fixed.replace(b"\r\n", b"")
+    assert b"inputs = tf.keras.Input(shape=base_model.input_shape[1:])\r\nx = base_model(inputs, training=False)" in fixed
+
+
+def test_overlapping_fixes_are_skipped_not_merged():
+    from bnlint.finding import Edit, Finding, Fix
+    from bnlint.script import apply_fixes
+    data = b"y = base(x)\n"
+    a = Finding("BN003", "m", "t.py", 1, 5, fix=Fix("a", (Edit("base(x, training=False)", 1, 5, 1, 12),)))
+    b = Finding("BN003", "m", "t.py", 1, 6, fix=Fix("b", (Edit("B", 1, 6, 1, 8),)))
+    assert apply_fixes(data, pathlib.Path("t.py"), [a, b]) == b"y = base(x, training=False)\n"
