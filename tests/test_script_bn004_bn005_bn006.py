@@ -135,3 +135,17 @@ def test_no_imagenet_weights_no_bn006():
 def test_mobilenetv3_without_its_preprocessing_needs_it():
     source = RAW.format(arch="MobileNetV3Small").replace("include_top=False", "include_top=False, include_preprocessing=False")
     assert codes(source) == ["BN006"]
+
+
+def test_gan_discriminator_frozen_after_compile_is_not_bn004():
+    source = """\
+    from tensorflow import keras
+    discriminator = keras.Sequential([keras.layers.Dense(1, activation="sigmoid")])
+    discriminator.compile(optimizer="adam", loss="binary_crossentropy")
+    discriminator.trainable = False
+    gan = keras.Sequential([generator, discriminator])
+    gan.compile(optimizer="adam", loss="binary_crossentropy")
+    discriminator.train_on_batch(real, ones)
+    gan.train_on_batch(noise, ones)
+    """
+    assert codes(source) == []

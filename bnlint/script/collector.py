@@ -66,6 +66,7 @@ class Collector:
         for definition in list(self._defined):
             if id(definition) in self._called or definition.chunk.external:
                 continue
+            self._chunk, self._statement, self._scope = definition.chunk, definition.node, "module"
             if isinstance(definition, Function):
                 self._call_function(definition, [], {}, None)
             else:

@@ -16,6 +16,10 @@ CODE = "BN004"
 def check(facts: Facts, target: KerasTarget):
     compiled = [e.model for e in facts.events if isinstance(e, Compile)]
     for model in dict.fromkeys(compiled):
+        if not _fine_tuned(model):
+            # A GAN freezes its discriminator after compiling it on purpose: only transfer
+            # learning (a pretrained base, or a loaded model) is in scope.
+            continue
         last_compile = None
         pending: TrainableChange | None = None
         for event in facts.events:
@@ -30,6 +34,12 @@ def check(facts: Facts, target: KerasTarget):
                                  f"Call `{_name(model)}.compile(...)` again after changing `trainable` and "
                                  "before training (with a low learning rate when fine-tuning).")
                 pending = None
+
+
+def _fine_tuned(model) -> bool:
+    if isinstance(model, Base):
+        return model.pretrained
+    return any(base.pretrained for base in model.bases())
 
 
 def _affects(change: TrainableChange, model) -> bool:
