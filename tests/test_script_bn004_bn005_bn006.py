@@ -1,7 +1,6 @@
 """BN004 (trainable changed after compile), BN005 (learning phase forced to 1), BN006 (no preprocess_input)."""
 import pytest
 
-from bnlint.finding import Severity
 from test_script_support import codes, findings, where
 
 AFTER_COMPILE = """\

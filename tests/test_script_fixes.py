@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 from bnlint.finding import Applicability
-from test_script_support import ROOT, analyze, codes, findings, fix
+from test_script_support import ROOT, findings, fix
 
 CASES = sorted((ROOT / "fixtures" / "scripts" / "fixes").glob("*.py")) + [ROOT / "fixtures" / "example" / "train_flattened.py"]
 

@@ -2,7 +2,7 @@
 import pytest
 
 from bnlint.target import Semantics
-from test_script_support import analyze, codes, findings
+from test_script_support import codes, findings
 
 TAIL = """
 base.trainable = False

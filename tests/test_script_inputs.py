@@ -1,5 +1,4 @@
 """Reading scripts: encodings, BOM, CRLF, broken input (BN900), the prefilter."""
-import json
 import pathlib
 
 import pytest

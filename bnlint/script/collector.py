@@ -549,30 +549,27 @@ class Collector:
         return tuple(out)
 
     def _subscript(self, node: cst.Subscript, env: Env) -> tuple:
+        """`base.layers[:100]`, `base.layers[-1]`, `pair[0]`."""
         value = self._eval(node.value, env)
         index: int | None = None
-        whole = False
-        if len(node.slice) == 1:
+        is_slice, whole = True, False
+        if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+            is_slice = False
+            expression = node.slice[0].slice.value
+            for atom in self._eval(expression, env):
+                if isinstance(atom, Const) and isinstance(atom.value, int):
+                    index = atom.value
+            if isinstance(expression, cst.UnaryOperation) and isinstance(expression.operator, cst.Minus) \
+                    and isinstance(expression.expression, cst.Integer) and expression.expression.value.isdigit():
+                index = -int(expression.expression.value)
+        elif len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Slice):
             part = node.slice[0].slice
-            if isinstance(part, cst.Index):
-                for atom in self._eval(part.value, env):
-                    if isinstance(atom, Const) and isinstance(atom.value, int):
-                        index = atom.value
-                if isinstance(part.value, cst.UnaryOperation) and isinstance(part.value.expression, cst.Integer) \
-                        and isinstance(part.value.operator, cst.Minus):
-                    index = -int(part.value.expression.value, 0)
-            elif isinstance(part, cst.Slice):
-                for piece in (part.lower, part.upper, part.step):
-                    if piece is not None:
-                        self._eval(piece, env)
-                whole = part.upper is None and part.step is None and (
-                    part.lower is None or (isinstance(part.lower, cst.Integer) and part.lower.value == "0"))
-                part = None
-            else:
-                part = None
-            is_slice = not isinstance(node.slice[0].slice, cst.Index)
-        else:
-            is_slice = True
+            for piece in (part.lower, part.upper, part.step):
+                if piece is not None:
+                    self._eval(piece, env)
+            # `[:]` and `[0:]` select every layer; any other bound selects some of them.
+            whole = part.upper is None and part.step is None and (
+                part.lower is None or (isinstance(part.lower, cst.Integer) and part.lower.value == "0"))
         out = []
         for atom in value:
             if isinstance(atom, Layers) and not isinstance(atom, Layer):
@@ -580,10 +577,11 @@ class Collector:
                     out.append(Layers(atom.owner, atom.whole and whole, atom.bn, atom.via_model))
                 else:
                     out.append(Layer(atom.owner, False, atom.bn, atom.via_model, index))
-            elif isinstance(atom, Seq) and not is_slice and index is not None and -len(atom.items) <= index < len(atom.items):
-                out.extend(atom.items[index])
-            elif isinstance(atom, Seq) and is_slice:
-                out.append(atom)
+            elif isinstance(atom, Seq):
+                if is_slice:
+                    out.append(atom)
+                elif index is not None and -len(atom.items) <= index < len(atom.items):
+                    out.extend(atom.items[index])
         return tuple(out) + tensors(value)
 
     # --- calls -----------------------------------------------------------------------------

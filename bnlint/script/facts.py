@@ -20,7 +20,7 @@ class Site:
 
     node: cst.CSTNode = field(repr=False)
     chunk: Chunk = field(repr=False)
-    statement: cst.CSTNode = field(repr=False)   # the enclosing statement (its first line carries `# noqa`)
+    statement: cst.CSTNode = field(repr=False)   # the enclosing statement (a suppression comment goes on its first line)
     scope: object = field(repr=False)            # the function/module body the node runs in
 
     @property
