@@ -195,3 +195,13 @@ def test_base_from_helper_function_and_alias():
     assert where(source, enabled={"BN003"}) == [("BN003", 12, 44)]
     [finding] = findings(source, enabled={"BN003"})
     assert "NASNetMobile" in finding.message
+
+
+def test_trainable_true_on_a_never_frozen_base_is_not_bn002():
+    source = """\
+    import keras
+    base = keras.applications.ResNet50(include_top=False, pooling="avg")
+    base.trainable = True          # the default: full fine-tuning from the start
+    model = keras.Sequential([keras.layers.Rescaling(1 / 255), base, keras.layers.Dense(2)])
+    """
+    assert codes(source, target="keras3") == []

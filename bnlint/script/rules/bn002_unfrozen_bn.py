@@ -21,7 +21,9 @@ def check(facts: Facts, target: KerasTarget):
             continue
         changes = changes_covering(facts, base)
         unfreezes = [c for c in changes if c.value is True and c.bn != "non_bn" and not c.site.external]
-        if not unfreezes:
+        if not unfreezes or not any(c.value is False and c.bn != "non_bn" for c in changes):
+            # Never frozen anywhere: `trainable = True` changes nothing (full fine-tuning from the
+            # start is a choice, not this pitfall).
             continue
         if any(c.value is False and c.bn == "bn_only" for c in changes):
             continue        # BN guard: the BatchNormalization layers are kept frozen
