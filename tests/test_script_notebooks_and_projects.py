@@ -107,12 +107,20 @@ def test_missing_sibling_is_not_an_error(tmp_path):
     assert analyze_script(script, "train.py", script.read_bytes(), context()).findings == []
 
 
+def test_guarded_unfreeze_helpers_are_clean_on_every_target():
+    for target in ("2.2.4", "tf1", "tf2", "keras3", "keras3>=3.16"):
+        codes = [f.code for f in run(FIXTURES / "unfreeze_helpers_bn_guard.py", target=target).findings]
+        assert codes == [], target
+
+
 def test_fixture_scripts_expected_findings():
     expected = {
         # BN layers deliberately kept trainable while the rest is frozen: a choice, not flagged
         "kaggle_dogs_vs_cats.py": [],
         "legacy_finetune_k2.py": [("BN005", 10), ("BN001", 14), ("BN004", 22), ("BN002", 24)],
         "clean_guide_tf_keras.py": [],
+        "efficientnet_input_tensor.py": [("BN001", 23)],
+        "unfreeze_helpers_bn_guard.py": [],
     }
     for name, codes in expected.items():
         result = run(FIXTURES / name)
