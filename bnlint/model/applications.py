@@ -25,6 +25,18 @@ class Architecture:
     layer_count: int
 
 
+@dataclass(frozen=True)
+class Match:
+    """The identified architecture; several names when the table lists twins with the very same
+    BN layer names (e.g. ResNet101 and ResNeXt101), which no file can tell apart."""
+
+    names: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return " or ".join(self.names)
+
+
 @lru_cache(maxsize=4)
 def load_architectures(table: pathlib.Path = _TABLE) -> tuple[Architecture, ...]:
     try:
@@ -42,7 +54,7 @@ def load_architectures(table: pathlib.Path = _TABLE) -> tuple[Architecture, ...]
     return tuple(out)
 
 
-def identify(bn_names: Iterable[str], architectures: tuple[Architecture, ...] | None = None) -> Architecture | None:
+def identify(bn_names: Iterable[str], architectures: tuple[Architecture, ...] | None = None) -> Match | None:
     names = set(bn_names)
     if len(names) < MIN_SHARED:
         return None
@@ -56,6 +68,7 @@ def identify(bn_names: Iterable[str], architectures: tuple[Architecture, ...] | 
     if not scored:
         return None
     scored.sort(key=lambda item: item[0], reverse=True)
-    if len(scored) > 1 and scored[0][0] == scored[1][0]:
-        return None          # two architectures fit equally well: do not guess
-    return scored[0][1]
+    best = [arch for score, arch in scored if score == scored[0][0]]
+    if any(arch.bn_layers != best[0].bn_layers for arch in best):
+        return None          # different architectures fit equally well: do not guess
+    return Match(tuple(sorted(arch.name for arch in best)))

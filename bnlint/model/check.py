@@ -7,7 +7,7 @@ from functools import cached_property
 
 from bnlint.context import RuleContext
 from bnlint.finding import Finding, Severity
-from bnlint.model.applications import Architecture, identify
+from bnlint.model.applications import Match, identify
 from bnlint.model.graph import Layer, ModelGraph
 from bnlint.model.semantics import BNMode, bn_modes
 from bnlint.target import KerasTarget
@@ -25,7 +25,7 @@ class ModelCheck:
     def modes(self) -> list[BNMode]:
         return bn_modes(self.graph, self.target)
 
-    def architecture(self, bn_layers: Iterable[Layer]) -> Architecture | None:
+    def architecture(self, bn_layers: Iterable[Layer]) -> Match | None:
         """The keras.applications architecture these BN layers come from, when confident."""
         names = tuple(sorted({layer.name for layer in bn_layers}))
         if names not in self._architectures:
@@ -33,7 +33,7 @@ class ModelCheck:
         return self._architectures[names]
 
     def finding(self, code: str, message: str, layer: Layer, help: str, *,
-                severity: Severity | None = None, architecture: Architecture | None = None) -> Finding:
+                severity: Severity | None = None, architecture: Match | None = None) -> Finding:
         return Finding(code=code, message=message, path=self.display_path, line=1, column=1,
                        severity=severity, layer=layer.path, help=help,
-                       link_keys=(f"arch:{architecture.name}",) if architecture else ())
+                       link_keys=tuple(f"arch:{name}" for name in architecture.names) if architecture else ())

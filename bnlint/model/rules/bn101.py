@@ -17,7 +17,7 @@ def check(model: ModelCheck) -> list[Finding]:
     if not flattened:
         return []
     arch = model.architecture(flattened)
-    what = f"a flattened {arch.name}" if arch else "a flattened pretrained base"
+    what = f"a flattened {arch.label}" if arch else "a flattened pretrained base"
     target = model.target
     n = len(flattened)
     if target.legacy:
