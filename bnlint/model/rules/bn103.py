@@ -12,28 +12,31 @@ CODE = "BN103"
 NEEDS_WEIGHTS = False
 
 
-def _has_frozen_siblings(layer: Layer) -> bool:
-    """Other pretrained layers in the same model are frozen: the model is being fine-tuned.
+def _frozen_pretrained(layer: Layer) -> bool:
+    return layer.frozen_flag and layer.counts_as_pretrained_weights
+
+
+def _fine_tuned(mode: BNMode, frozen_in_parent: dict[Layer, int]) -> bool:
+    """Other pretrained layers of the BN's own model are frozen, or a recorded training=False is ignored.
 
     Only plain layers of the BN's own model count, so a new head BN next to a frozen nested base
-    is not taken for part of the base.
+    is not taken for part of the base. An ignored training=False shows the author meant the BN to
+    stay in inference mode (the guide's `base(x, training=False)` then `base.trainable = True`).
     """
-    return any(s is not layer and s.frozen_flag and s.counts_as_pretrained_weights
-               for s in layer.parent.children)
-
-
-def _fine_tuned(mode: BNMode) -> bool:
-    # A recorded training=False that this Keras ignores is evidence too: the author meant the
-    # BN to stay in inference mode (the guide's `base(x, training=False)` then `base.trainable = True`).
-    return mode.ignored_hold is not None or _has_frozen_siblings(mode.layer)
+    others = frozen_in_parent.get(mode.layer.parent, 0) - (1 if _frozen_pretrained(mode.layer) else 0)
+    return mode.ignored_hold is not None or others > 0
 
 
 def check(model: ModelCheck) -> list[Finding]:
     target = model.target
+    frozen_in_parent: dict[Layer, int] = {}
+    for layer in model.graph.layers():
+        if _frozen_pretrained(layer):
+            frozen_in_parent[layer.parent] = frozen_in_parent.get(layer.parent, 0) + 1
     by_scope: dict = {}
     for mode in model.modes:
         # Frozen BN layers in training mode are BN102's (legacy Keras); here: the unfrozen ones.
-        if mode.trains_in_fit and not (target.legacy and mode.frozen) and _fine_tuned(mode):
+        if mode.trains_in_fit and not (target.legacy and mode.frozen) and _fine_tuned(mode, frozen_in_parent):
             by_scope.setdefault(mode.layer.parent, []).append(mode)
     findings = []
     for scope, modes in by_scope.items():
