@@ -387,3 +387,45 @@ def test_weights_that_link_into_another_file_are_refused(tmp_path):
     found = analyze_model(path, "linked.h5", ctx())
     assert [f.code for f in found] == ["BN101", "BN900"]
     assert "link into another file" in found[1].message
+
+
+# ------------------------------------------------------------------ BN mode per Keras (graph objects)
+def _bn_in_base(class_name="BatchNormalization", config=None, trainable=False, base_training=None, own_training=None):
+    from bnlint.model.graph import CallNode
+
+    root = Layer("m", "Functional", {}, True, "", is_model=True)
+    base_node = CallNode((("img", 0),), {} if base_training is None else {"training": base_training})
+    base = Layer("base", "Functional", {}, None, "base", parent=root, nodes=(base_node,), is_model=True, depth=1)
+    own = CallNode((("conv", 0),), {} if own_training is None else {"training": own_training})
+    bn = Layer("bn", class_name, config or {}, trainable, "base/bn", parent=base, nodes=(own,), depth=2)
+    root.children.append(base)
+    base.children.append(bn)
+    return bn
+
+
+@pytest.mark.parametrize("target,trainable,base_training,own_training,trains", [
+    ("standalone", False, None, None, True),        # frozen BN still uses batch statistics
+    ("standalone", False, None, False, False),      # the standalone fix: bn(x, training=False)
+    ("standalone", False, False, None, True),       # a nested training=False cannot exist there
+    ("tf1", False, False, None, False),             # TF 1.x honours base(x, training=False)
+    ("tf2", False, None, None, False),              # frozen = inference
+    ("tf2", True, False, None, False),              # the guide's recipe holds after unfreezing
+    ("keras3<3.16", True, False, None, True),       # keras-team/keras#20285
+    ("keras3<3.16", True, None, False, True),       # fit() overrides a BN's own training=False too
+    ("keras3>=3.16", True, False, None, False),
+])
+def test_bn_mode_per_keras(target, trainable, base_training, own_training, trains):
+    from bnlint.model.semantics import bn_mode
+    from bnlint.target import parse_target
+
+    bn = _bn_in_base(trainable=trainable, base_training=base_training, own_training=own_training)
+    assert bn_mode(bn, parse_target(target)).trains_in_fit is trains
+
+
+@pytest.mark.parametrize("class_name,config", [("FixedBatchNormalization", {}), ("BatchNormalization", {"freeze": True})])
+def test_bn_subclasses_that_force_inference_mode(class_name, config):
+    from bnlint.model.semantics import bn_mode
+    from bnlint.target import parse_target
+
+    bn = _bn_in_base(class_name, config)
+    assert bn.is_bn and bn_mode(bn, parse_target("standalone")).trains_in_fit is False
