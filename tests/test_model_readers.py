@@ -429,3 +429,15 @@ def test_bn_subclasses_that_force_inference_mode(class_name, config):
 
     bn = _bn_in_base(class_name, config)
     assert bn.is_bn and bn_mode(bn, parse_target("standalone")).trains_in_fit is False
+
+
+def test_a_file_without_keras_version_is_read_as_the_latest_keras_3(tmp_path):
+    path = tmp_path / "noversion.h5"
+    shutil.copy(fixture("tf_keras/nested_training_false_unfrozen.h5"), path)
+    with h5py.File(path, "r+") as f:
+        del f.attrs["keras_version"]
+    graph = read_model(path, ctx())
+    target = resolve_target(graph, None)
+    assert graph.writer is None and target.label == "Keras 3 < 3.16" and "no keras_version" in target.source
+    # written by tf_keras it is clean, but without the version bnlint assumes Keras 3.15 (#20285)
+    assert [f.code for f in analyze_model(path, "m", ctx())] == ["BN103"]
