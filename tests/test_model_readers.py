@@ -431,13 +431,16 @@ def test_bn_subclasses_that_force_inference_mode(class_name, config):
     assert bn.is_bn and bn_mode(bn, parse_target("standalone")).trains_in_fit is False
 
 
-def test_a_file_without_keras_version_is_read_as_the_latest_keras_3(tmp_path):
+@pytest.mark.parametrize("rel,label,codes", [
+    ("tf_keras/nested_training_false_unfrozen.h5", "tf.keras (TF 2.x) / tf_keras", []),
+    ("keras3/nested_training_false_unfrozen.h5", "Keras 3 < 3.16", ["BN103"]),     # keras-team/keras#20285
+])
+def test_a_file_without_keras_version_is_judged_by_its_config_format(tmp_path, rel, label, codes):
     path = tmp_path / "noversion.h5"
-    shutil.copy(fixture("tf_keras/nested_training_false_unfrozen.h5"), path)
+    shutil.copy(fixture(rel), path)
     with h5py.File(path, "r+") as f:
         del f.attrs["keras_version"]
     graph = read_model(path, ctx())
     target = resolve_target(graph, None)
-    assert graph.writer is None and target.label == "Keras 3 < 3.16" and "no keras_version" in target.source
-    # written by tf_keras it is clean, but without the version bnlint assumes Keras 3.15 (#20285)
-    assert [f.code for f in analyze_model(path, "m", ctx())] == ["BN103"]
+    assert graph.keras_version is None and target.label == label and "no keras_version" in target.source
+    assert [f.code for f in analyze_model(path, "m", ctx())] == codes

@@ -23,7 +23,7 @@ from bnlint.readers.bn_weights import (
     statistics_from,
 )
 from bnlint.readers.common import decode_text, load_json
-from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config
+from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config, writer_from_config
 from bnlint.target import from_keras_version
 
 # h5py raises these (and its own subclasses of them) for corrupt or unexpected files.
@@ -87,7 +87,8 @@ def _graph_from_h5(f: Any, path: pathlib.Path, ctx: RuleContext) -> ModelGraph:
                             "(a subclassed model): its BN layers cannot be checked") from None
     version = decode_text(attrs["keras_version"], "keras_version") if "keras_version" in attrs else None
     return ModelGraph(
-        root=root, format="h5", keras_version=version, writer=from_keras_version(version),
+        root=root, format="h5", keras_version=version,
+        writer=from_keras_version(version) or writer_from_config(model_config),
         has_training_config="training_config" in attrs,
         weights_loader=lambda graph: _load_weights(path, graph))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from bnlint.errors import BnlintInputError
 from bnlint.model.graph import CallNode, Layer
+from bnlint.target import KerasTarget, Semantics
 
 _CONSTANT = "_CONSTANT_VALUE"
 _KERAS_TENSOR = "__keras_tensor__"
@@ -216,3 +217,28 @@ def _check_inbound(model: Layer) -> None:
         listed = ", ".join(f"'{n}'" for n in stuck[:4]) + (" ..." if len(stuck) > 4 else "")
         raise BnlintInputError(f"the layers of '{model.path or model.name}' form a cycle or wait on calls "
                                f"that never happen ({listed})")
+
+
+def writer_from_config(model_config: Any) -> KerasTarget | None:
+    """A best guess of the writer for a file that records no keras_version, from the config format.
+
+    Keras 3 writes `{"args", "kwargs"}` call nodes (and `module` keys in `.keras`); the Keras 2
+    family writes lists. Standalone Keras 2.x and tf.keras 2 cannot be told apart this way; the
+    far more common tf.keras 2 / tf_keras is assumed, and the source says so.
+    """
+    if isinstance(model_config, dict) and "module" in model_config:
+        return KerasTarget(Semantics.KERAS3_OLD, "no keras_version in the file; Keras 3 config format")
+    stack = [model_config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            nodes = item.get("inbound_nodes")
+            if isinstance(nodes, list) and nodes:
+                if isinstance(nodes[0], dict):
+                    return KerasTarget(Semantics.KERAS3_OLD, "no keras_version in the file; Keras 3 config format")
+                return KerasTarget(Semantics.TF2, "no keras_version in the file; Keras 2 config format: "
+                                                  "assumed tf.keras 2 / tf_keras")
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
+    return None

@@ -17,7 +17,7 @@ from bnlint.errors import BnlintInputError, NoKerasConfig
 from bnlint.model.graph import ModelGraph, WeightsSnapshot
 from bnlint.readers.bn_weights import MAX_CHANNELS, statistics_from
 from bnlint.readers.common import decode_text, json_object, load_json
-from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config
+from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config, writer_from_config
 from bnlint.readers.protowire import LENGTH_DELIMITED, VARINT, ProtoError, iter_fields
 from bnlint.readers.tensor_bundle import OBJECT_GRAPH_KEY, TensorBundle, object_graph
 from bnlint.target import from_keras_version
@@ -86,7 +86,8 @@ def read_savedmodel(folder: pathlib.Path, ctx: RuleContext) -> ModelGraph:
     version = root_metadata.get("keras_version")
     version = version if isinstance(version, str) else None
     return ModelGraph(
-        root=root, format="savedmodel", keras_version=version, writer=from_keras_version(version),
+        root=root, format="savedmodel", keras_version=version,
+        writer=from_keras_version(version) or writer_from_config(model_config),
         has_training_config=isinstance(root_metadata.get("training_config"), dict),
         weights_loader=lambda graph: _load_weights(folder, nodes, graph, ctx))
 
