@@ -168,3 +168,20 @@ def test_model_builds_for_linking():
     result = analyze(FLATTENED_FROZEN)
     [build] = result.model_builds
     assert (build.architecture, build.kind, build.line, build.column, build.cell) == ("ResNet50", "flattened", 9, 9, None)
+
+
+def test_two_flattened_bases_in_one_model_are_two_findings():
+    source = """\
+    import tensorflow as tf
+    from tensorflow.keras.applications import ResNet50, DenseNet121
+    a = ResNet50(include_top=False, pooling="avg", input_shape=(224, 224, 3))
+    b = DenseNet121(include_top=False, pooling="avg", input_shape=(224, 224, 3))
+    for net in (a, b):
+        net.trainable = False
+    merged = tf.keras.layers.Concatenate()([a.output, b.output])
+    ensemble = tf.keras.Model([a.input, b.input], tf.keras.layers.Dense(2)(merged))
+    """
+    found = findings(source, enabled={"BN001"})
+    assert [(f.code, f.line) for f in found] == [("BN001", 8), ("BN001", 8)]
+    assert {m for f in found for m in ("ResNet50", "DenseNet121") if m in f.message} == {"ResNet50", "DenseNet121"}
+    assert all(f.fix is None for f in found)

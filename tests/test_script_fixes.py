@@ -66,3 +66,17 @@ def test_overlapping_fixes_are_skipped_not_merged():
     a = Finding("BN003", "m", "t.py", 1, 5, fix=Fix("a", (Edit("base(x, training=False)", 1, 5, 1, 12),)))
     b = Finding("BN003", "m", "t.py", 1, 6, fix=Fix("b", (Edit("B", 1, 6, 1, 8),)))
     assert apply_fixes(data, pathlib.Path("t.py"), [a, b]) == b"y = base(x, training=False)\n"
+
+
+def test_no_fix_when_input_would_shadow_a_user_name():
+    source = """\
+    from tensorflow.keras.applications import Xception
+    from tensorflow.keras.models import Model
+    from tensorflow.keras.layers import Dense
+    Input = load_images("data/")          # the user's own `Input`
+    base = Xception(include_top=False, pooling="avg")
+    base.trainable = False
+    model = Model(base.input, Dense(2)(base.output))
+    """
+    [finding] = findings(source, enabled={"BN001"})
+    assert finding.fix is None

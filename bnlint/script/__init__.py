@@ -22,12 +22,16 @@ from bnlint.script.facts import Facts, TrainableChange
 from bnlint.script.rules import RULES
 from bnlint.script.rules.base import NodeEdit, Report
 from bnlint.script.source import (
-    decode_script, dump_notebook, encode_script, load_notebook, split_lines,
+    decode_script,
+    dump_notebook,
+    encode_script,
+    load_notebook,
+    split_lines,
 )
 from bnlint.script.target_inference import infer_target
 from bnlint.suppression import parse_suppressions
 
-__all__ = ["ModelBuild", "ScriptResult", "analyze_script", "apply_fixes", "SCRIPT_CODES"]
+__all__ = ["SCRIPT_CODES", "ModelBuild", "ScriptResult", "analyze_script", "apply_fixes"]
 
 SCRIPT_CODES = frozenset(RULES)
 
@@ -41,7 +45,7 @@ _NEEDS = {
     "BN005": (re.compile(rb"set_learning_phase"),),
 }
 _BASE_RULES = frozenset({"BN001", "BN002", "BN003", "BN006"})
-_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.M)
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,9 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
             if report.site.external:
                 continue
             finding = _finding(report, display_path)
-            findings.setdefault((finding.code, finding.cell, finding.line, finding.column), finding)
+            # the same fact seen twice (a helper called twice) is one finding; two bases wired into
+            # one model are two
+            findings.setdefault((finding.code, finding.cell, finding.line, finding.column, finding.message), finding)
     ordered = sorted(findings.values(), key=lambda f: f.sort_key)
     return ScriptResult(ordered, suppressions, _model_builds(facts))
 

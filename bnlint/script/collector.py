@@ -17,17 +17,46 @@ from bnlint.errors import BnlintInputError
 from bnlint.script.applications import FAMILIES, family_of
 from bnlint.script.chunks import Chunk, parse_python
 from bnlint.script.facts import (
-    Base, BaseCall, Compile, Component, Facts, Fit, LearningPhase, ModelFact, Site, TrainableChange,
+    Base,
+    BaseCall,
+    Compile,
+    Component,
+    Facts,
+    Fit,
+    LearningPhase,
+    ModelFact,
+    Site,
+    TrainableChange,
 )
 from bnlint.script.source import decode_script
 from bnlint.script.values import (
-    BaseInput, BaseV, Class, Const, Env, Function, GraphTensor, Instance, KerasInput, Layer, Layers,
-    Method, Module, ModelV, NestedTensor, QName, Seq, TrainingParam, Wrapped, atoms, tensors, union,
+    BaseInput,
+    BaseV,
+    Class,
+    Const,
+    Env,
+    Function,
+    GraphTensor,
+    Instance,
+    KerasInput,
+    Layer,
+    Layers,
+    Method,
+    ModelV,
+    Module,
+    NestedTensor,
+    QName,
+    Seq,
+    TrainingParam,
+    Wrapped,
+    atoms,
+    tensors,
+    union,
 )
 
 _FIT_METHODS = {"fit", "fit_generator", "train_on_batch"}
 # A test on a layer that selects BatchNormalization layers (isinstance, class name, layer name).
-_BN_TEST = re.compile(r"batch_?norm|BatchNorm|['\"][^'\"\n]{0,12}\bbn\b[^'\"\n]{0,12}['\"]|['\"][^'\"\n]*_bn['\"]|['\"]bn_", re.I)
+_BN_TEST = re.compile(r"batch_?norm|BatchNorm|['\"][^'\"\n]{0,12}\bbn\b[^'\"\n]{0,12}['\"]|['\"][^'\"\n]*_bn['\"]|['\"]bn_", re.IGNORECASE)
 _MAX_CALL_DEPTH = 6
 _MAX_FUNCTION_RUNS = 400
 
@@ -87,10 +116,7 @@ class Collector:
         outer = self._statement
         self._statement = stmt
         try:
-            if isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    self._exec_small(small, env)
-            elif isinstance(stmt, cst.SimpleStatementSuite):
+            if isinstance(stmt, cst.SimpleStatementLine) or isinstance(stmt, cst.SimpleStatementSuite):
                 for small in stmt.body:
                     self._exec_small(small, env)
             elif isinstance(stmt, cst.FunctionDef):
@@ -142,9 +168,7 @@ class Collector:
         elif isinstance(small, cst.AnnAssign):
             if small.value is not None:
                 self._assign(small.target, self._eval(small.value, env), env, small.value)
-        elif isinstance(small, cst.AugAssign):
-            self._eval(small.value, env)
-        elif isinstance(small, cst.Expr):
+        elif isinstance(small, cst.AugAssign) or isinstance(small, cst.Expr):
             self._eval(small.value, env)
         elif isinstance(small, cst.Return):
             if small.value is not None and self._frames:
@@ -311,9 +335,7 @@ class Collector:
         for atom in receiver:
             if isinstance(atom, BaseV):
                 owner, whole, bn, via_model = atom.base, True, "all", False
-            elif isinstance(atom, ModelV):
-                owner, whole, bn, via_model = atom.model, True, "all", False
-            elif isinstance(atom, Instance):
+            elif isinstance(atom, ModelV) or isinstance(atom, Instance):
                 owner, whole, bn, via_model = atom.model, True, "all", False
             elif isinstance(atom, Layer):
                 owner, whole, bn, via_model = atom.owner, atom.whole, atom.bn, atom.via_model
@@ -400,9 +422,7 @@ class Collector:
                 imports.import_sites.append((self._site(node), root))
         if root == "keras":
             parts = module.split(".")
-            if len(parts) >= 2 and parts[1] in ("engine", "legacy"):
-                imports.standalone_signals.append(f"imports {module}")
-            elif module.startswith("keras.layers.normalization") or module.startswith("keras.layers.core"):
+            if len(parts) >= 2 and parts[1] in ("engine", "legacy") or module.startswith("keras.layers.normalization") or module.startswith("keras.layers.core"):
                 imports.standalone_signals.append(f"imports {module}")
             elif len(parts) == 3 and parts[1] == "applications" and isinstance(node, cst.ImportFrom):
                 imports.standalone_signals.append(f"imports from {module}")
@@ -707,7 +727,8 @@ class Collector:
                 inputs_node = arg.value
                 break
         model = ModelFact(self._site(node))
-        base_inputs = {id(a.base) for a in atoms(inputs) if isinstance(a, BaseInput)}
+        input_atoms = atoms(inputs)
+        base_inputs = {id(a.base) for a in input_atoms if isinstance(a, BaseInput)}
         graph: dict[int, list[GraphTensor]] = {}
         for atom in atoms(outputs):
             if isinstance(atom, GraphTensor):
@@ -721,7 +742,8 @@ class Collector:
             model.components.append(Component(
                 base, "flattened", output_refs=refs, intermediate=any(a.intermediate for a in found),
                 inputs_site=self._site(inputs_node) if inputs_node is not None else None,
-                inputs_is_base_input=id(base) in base_inputs))
+                # the `inputs=` argument is this base's input and nothing else (a fix replaces it whole)
+                inputs_is_base_input=len(input_atoms) == 1 and id(base) in base_inputs))
         for component in model.components:
             component.base.used_as_base = True
         self.facts.models.append(model)

@@ -139,8 +139,8 @@ def _input_spelling(facts: Facts, target: KerasTarget):
     for name, value in names.items():
         if root == "tensorflow.keras" and any(isinstance(a, QName) and a.name == "tensorflow" for a in value):
             return f"{name}.keras.Input", None, None
-    if root is None:
-        return None
+    if root is None or "Input" in facts.used_names():
+        return None      # `Input` means something else here: do not shadow it
     import_line = f"from {root}.layers import Input"
     sites = [site for site, site_root in facts.imports.import_sites
              if site_root == root and site.chunk.cell is None and not site.external]

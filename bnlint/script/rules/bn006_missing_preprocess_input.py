@@ -25,7 +25,9 @@ def check(facts: Facts, target: KerasTarget):
             preprocessing_optional(family) and base.include_preprocessing is False)
         if inside:
             continue
-        module = f"keras.applications.{family.module}.preprocess_input"
+        # ResNet50 has its own module in every Keras; ResNet101/152 only share `resnet`.
+        submodule = "resnet50" if base.architecture == "ResNet50" else family.module
+        module = f"keras.applications.{submodule}.preprocess_input"
         yield Report(
             CODE, base.site,
             f"`{base.name}` ({base.architecture}) loads ImageNet weights but its `preprocess_input` is never "
