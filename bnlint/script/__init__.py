@@ -22,16 +22,12 @@ from bnlint.script.facts import Facts, TrainableChange
 from bnlint.script.rules import RULES
 from bnlint.script.rules.base import NodeEdit, Report
 from bnlint.script.source import (
-    decode_script,
-    dump_notebook,
-    encode_script,
-    load_notebook,
-    split_lines,
+    decode_script, dump_notebook, encode_script, load_notebook, split_lines,
 )
 from bnlint.script.target_inference import infer_target
 from bnlint.suppression import parse_suppressions
 
-__all__ = ["SCRIPT_CODES", "ModelBuild", "ScriptResult", "analyze_script", "apply_fixes"]
+__all__ = ["ModelBuild", "ScriptResult", "analyze_script", "apply_fixes", "SCRIPT_CODES"]
 
 SCRIPT_CODES = frozenset(RULES)
 
@@ -45,7 +41,7 @@ _NEEDS = {
     "BN005": (re.compile(rb"set_learning_phase"),),
 }
 _BASE_RULES = frozenset({"BN001", "BN002", "BN003", "BN006"})
-_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.MULTILINE)
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.M)
 
 
 @dataclass(frozen=True)

@@ -17,52 +17,23 @@ from bnlint.errors import BnlintInputError
 from bnlint.script.applications import FAMILIES, family_of
 from bnlint.script.chunks import Chunk, parse_python
 from bnlint.script.facts import (
-    Base,
-    BaseCall,
-    Compile,
-    Component,
-    Facts,
-    Fit,
-    LearningPhase,
-    ModelFact,
-    Site,
-    TrainableChange,
+    Base, BaseCall, Compile, Component, Facts, Fit, LearningPhase, ModelFact, Site, TrainableChange,
 )
 from bnlint.script.source import decode_script
 from bnlint.script.values import (
-    BaseInput,
-    BaseV,
-    Class,
-    Const,
-    Env,
-    Function,
-    GraphTensor,
-    Instance,
-    KerasInput,
-    Layer,
-    Layers,
-    Method,
-    ModelV,
-    Module,
-    NestedTensor,
-    QName,
-    Seq,
-    TrainingParam,
-    Wrapped,
-    atoms,
-    tensors,
-    union,
+    BaseInput, BaseV, Class, Const, Env, Function, GraphTensor, Instance, KerasInput, Layer, Layers,
+    Method, Module, ModelV, NestedTensor, QName, Seq, TrainingParam, Wrapped, atoms, tensors, union,
 )
 
 _FIT_METHODS = {"fit", "fit_generator", "train_on_batch"}
 # A test on a layer that selects BatchNormalization layers (isinstance, class name, layer name).
-_BN_TEST = re.compile(r"batch_?norm|BatchNorm|['\"][^'\"\n]{0,12}\bbn\b[^'\"\n]{0,12}['\"]|['\"][^'\"\n]*_bn['\"]|['\"]bn_", re.IGNORECASE)
+_BN_TEST = re.compile(r"batch_?norm|BatchNorm|['\"][^'\"\n]{0,12}\bbn\b[^'\"\n]{0,12}['\"]|['\"][^'\"\n]*_bn['\"]|['\"]bn_", re.I)
 _MAX_CALL_DEPTH = 6
 _MAX_FUNCTION_RUNS = 400
 
 
 class _Return(Exception):
-    pass
+    """A `return` was reached: the rest of the straight-line code of the function does not run."""
 
 
 class Collector:
@@ -116,7 +87,10 @@ class Collector:
         outer = self._statement
         self._statement = stmt
         try:
-            if isinstance(stmt, cst.SimpleStatementLine) or isinstance(stmt, cst.SimpleStatementSuite):
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    self._exec_small(small, env)
+            elif isinstance(stmt, cst.SimpleStatementSuite):
                 for small in stmt.body:
                     self._exec_small(small, env)
             elif isinstance(stmt, cst.FunctionDef):
@@ -133,13 +107,13 @@ class Collector:
                 env.set(stmt.name.value, (cls,))
             elif isinstance(stmt, cst.If):
                 self._exec_if(stmt, env)
-            elif isinstance(stmt, (cst.For,)):
-                self._exec_for(stmt, env)
+            elif isinstance(stmt, cst.For):
+                self._maybe(self._exec_for, stmt, env)
             elif isinstance(stmt, cst.While):
                 self._eval(stmt.test, env)
-                self._exec_body(stmt.body, env)
+                self._maybe(self._exec_body, stmt.body, env)
                 if stmt.orelse:
-                    self._exec_body(stmt.orelse.body, env)
+                    self._maybe(self._exec_body, stmt.orelse.body, env)
             elif isinstance(stmt, cst.With):
                 for item in stmt.items:
                     value = self._eval(item.item, env)
@@ -156,9 +130,19 @@ class Collector:
             elif isinstance(stmt, cst.Match):
                 self._eval(stmt.subject, env)
                 for case in stmt.cases:
-                    self._exec_body(case.body, env)
+                    self._maybe(self._exec_body, case.body, env)
         finally:
             self._statement = outer
+
+    @staticmethod
+    def _maybe(run, *args) -> bool:
+        """Run code that may not execute at all (a loop body, one of several branches): a
+        `return` inside it does not end the function. True if it returned."""
+        try:
+            run(*args)
+        except _Return:
+            return True
+        return False
 
     def _exec_small(self, small: cst.BaseSmallStatement, env: Env) -> None:
         if isinstance(small, cst.Assign):
@@ -168,11 +152,15 @@ class Collector:
         elif isinstance(small, cst.AnnAssign):
             if small.value is not None:
                 self._assign(small.target, self._eval(small.value, env), env, small.value)
-        elif isinstance(small, cst.AugAssign) or isinstance(small, cst.Expr):
+        elif isinstance(small, cst.AugAssign):
+            self._eval(small.value, env)
+        elif isinstance(small, cst.Expr):
             self._eval(small.value, env)
         elif isinstance(small, cst.Return):
             if small.value is not None and self._frames:
                 self._frames[-1].append(self._eval(small.value, env))
+            if self._frames:
+                raise _Return
         elif isinstance(small, cst.Import):
             self._import(small, env)
         elif isinstance(small, cst.ImportFrom):
@@ -191,11 +179,16 @@ class Collector:
                 self._exec_body(stmt.orelse.body, env)
             return
         selection = self._layer_test(stmt.test, env)
-        self._exec_body(stmt.body, self._refined(env, selection, positive=True))
+        # Unknown condition: run both branches; only if both return does the function end here.
+        returned = self._maybe(self._exec_body, stmt.body, self._refined(env, selection, positive=True))
         if isinstance(stmt.orelse, cst.If):
-            self._exec_if(stmt.orelse, self._refined(env, selection, positive=False))
+            returned &= self._maybe(self._exec_if, stmt.orelse, self._refined(env, selection, positive=False))
         elif stmt.orelse is not None:
-            self._exec_body(stmt.orelse.body, self._refined(env, selection, positive=False))
+            returned &= self._maybe(self._exec_body, stmt.orelse.body, self._refined(env, selection, positive=False))
+        else:
+            returned = False
+        if returned:
+            raise _Return
 
     def _exec_for(self, stmt: cst.For, env: Env) -> None:
         element = self._iterate(stmt.iter, env)
@@ -335,7 +328,9 @@ class Collector:
         for atom in receiver:
             if isinstance(atom, BaseV):
                 owner, whole, bn, via_model = atom.base, True, "all", False
-            elif isinstance(atom, ModelV) or isinstance(atom, Instance):
+            elif isinstance(atom, ModelV):
+                owner, whole, bn, via_model = atom.model, True, "all", False
+            elif isinstance(atom, Instance):
                 owner, whole, bn, via_model = atom.model, True, "all", False
             elif isinstance(atom, Layer):
                 owner, whole, bn, via_model = atom.owner, atom.whole, atom.bn, atom.via_model
@@ -422,7 +417,9 @@ class Collector:
                 imports.import_sites.append((self._site(node), root))
         if root == "keras":
             parts = module.split(".")
-            if len(parts) >= 2 and parts[1] in ("engine", "legacy") or module.startswith("keras.layers.normalization") or module.startswith("keras.layers.core"):
+            if len(parts) >= 2 and parts[1] in ("engine", "legacy"):
+                imports.standalone_signals.append(f"imports {module}")
+            elif module.startswith("keras.layers.normalization") or module.startswith("keras.layers.core"):
                 imports.standalone_signals.append(f"imports {module}")
             elif len(parts) == 3 and parts[1] == "applications" and isinstance(node, cst.ImportFrom):
                 imports.standalone_signals.append(f"imports from {module}")
@@ -843,6 +840,8 @@ class Collector:
         self._frames.append([])
         try:
             self._exec_body(function.node.body, env)
+        except _Return:
+            pass
         finally:
             returns = self._frames.pop()
             self._active.pop()

@@ -68,7 +68,7 @@ class ModelFact:
     site: Site
     name: str = "<model>"
     kind: str = "functional"          # "functional" | "sequential" | "subclass" | "loaded"
-    components: list[Component] = field(default_factory=list)
+    components: list["Component"] = field(default_factory=list)
     base: Base | None = None          # a loaded model is also a base
     named_at_module: bool = False
 
@@ -90,7 +90,7 @@ class Component:
     intermediate: bool = False        # head starts from `get_layer(...).output` / `layers[i].output`
     inputs_site: Site | None = None   # the `inputs=` argument of the Model call
     inputs_is_base_input: bool = False
-    call: BaseCall | None = None    # nested: the call that put it there
+    call: "BaseCall | None" = None    # nested: the call that put it there
 
 
 @dataclass(eq=False)

@@ -109,7 +109,7 @@ class Method:
 class Function:
     node: cst.FunctionDef
     chunk: Chunk
-    env: Env
+    env: "Env"
     defaults: dict
 
 
@@ -117,7 +117,7 @@ class Function:
 class Class:
     node: cst.ClassDef
     chunk: Chunk
-    env: Env
+    env: "Env"
 
 
 @dataclass(eq=False)
@@ -131,7 +131,7 @@ class Instance:
 class Module:
     """A sibling module of the project, read from disk."""
 
-    env: Env
+    env: "Env"
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,7 +189,7 @@ def tensors(value) -> tuple:
 class Env:
     """Names of one scope; lookups fall back to the enclosing module scope."""
 
-    def __init__(self, parent: Env | None = None, overlay: dict | None = None):
+    def __init__(self, parent: "Env | None" = None, overlay: dict | None = None):
         self.vars: dict[str, tuple] = {}
         self.parent = parent
         # An overlay (branch of a BN test) refines a few names but writes through to its parent.
