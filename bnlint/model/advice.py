@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bnlint.model.graph import Layer
+from bnlint.model.semantics import NO_KERAS_VERSION
 from bnlint.target import KerasTarget, Semantics
 
 ISSUE_20285 = "keras-team/keras#20285"
@@ -41,6 +42,8 @@ def under(target: KerasTarget) -> str:
     if target.ambiguous:
         text += (f" (keras_version {target.version} is written by TF 1.13-1.15 and by early TF 2; treated as "
                  "TF 1.x: set target-keras to settle it)")
+    elif target.source.startswith(NO_KERAS_VERSION):     # guessed from the config format, or the default
+        text += " (assumed: the file records no keras_version; set target-keras to settle it)"
     return text
 
 

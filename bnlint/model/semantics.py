@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from bnlint.model.graph import Layer, ModelGraph
 from bnlint.target import DEFAULT_TARGET, KerasTarget, Semantics
 
+# Source of a target guessed because the file records no keras_version (messages say so).
+NO_KERAS_VERSION = "no keras_version in the file"
+
 
 def resolve_target(graph: ModelGraph, explicit: KerasTarget | None) -> KerasTarget:
     """An explicit --target-keras wins; else the file's writer; else latest Keras 3."""
@@ -25,7 +28,7 @@ def resolve_target(graph: ModelGraph, explicit: KerasTarget | None) -> KerasTarg
         return explicit
     if graph.writer is not None:
         return graph.writer
-    return KerasTarget(DEFAULT_TARGET.semantics, "no keras_version in the file: assumed the latest released Keras 3")
+    return KerasTarget(DEFAULT_TARGET.semantics, f"{NO_KERAS_VERSION}: assumed the latest released Keras 3")
 
 
 def recorded_hold(layer: Layer) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from bnlint.errors import BnlintInputError
 from bnlint.model.graph import CallNode, Layer
+from bnlint.model.semantics import NO_KERAS_VERSION
 from bnlint.target import KerasTarget, Semantics
 
 _CONSTANT = "_CONSTANT_VALUE"
@@ -227,7 +228,7 @@ def writer_from_config(model_config: Any) -> KerasTarget | None:
     far more common tf.keras 2 / tf_keras is assumed, and the source says so.
     """
     if isinstance(model_config, dict) and "module" in model_config:
-        return KerasTarget(Semantics.KERAS3_OLD, "no keras_version in the file; Keras 3 config format")
+        return KerasTarget(Semantics.KERAS3_OLD, f"{NO_KERAS_VERSION}; Keras 3 config format")
     stack = [model_config]
     while stack:
         item = stack.pop()
@@ -235,8 +236,8 @@ def writer_from_config(model_config: Any) -> KerasTarget | None:
             nodes = item.get("inbound_nodes")
             if isinstance(nodes, list) and nodes:
                 if isinstance(nodes[0], dict):
-                    return KerasTarget(Semantics.KERAS3_OLD, "no keras_version in the file; Keras 3 config format")
-                return KerasTarget(Semantics.TF2, "no keras_version in the file; Keras 2 config format: "
+                    return KerasTarget(Semantics.KERAS3_OLD, f"{NO_KERAS_VERSION}; Keras 3 config format")
+                return KerasTarget(Semantics.TF2, f"{NO_KERAS_VERSION}; Keras 2 config format: "
                                                   "assumed tf.keras 2 / tf_keras")
             stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
         elif isinstance(item, list):
