@@ -106,3 +106,16 @@ def test_load_model_just_evaluated_is_not_a_base():
     predictions = model.predict(images)
     """
     assert codes(source) == []
+
+
+def test_disable_v2_behavior_means_tf1_semantics():
+    source = """\
+    import tensorflow as tf
+    tf.compat.v1.disable_v2_behavior()
+    base = tf.keras.applications.MobileNetV2(include_top=False, pooling="avg")
+    model = tf.keras.Model(base.input, tf.keras.layers.Dense(2)(base.output))
+    base.trainable = False
+    """
+    [finding] = findings(source, enabled={"BN001"})
+    assert finding.severity.value == "error" and finding.fix is None
+    assert "TF 1.x" in finding.message

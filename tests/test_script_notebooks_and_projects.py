@@ -3,6 +3,8 @@ helpers imported from sibling modules of the same project."""
 import json
 import pathlib
 
+import pytest
+
 from bnlint.script import analyze_script, apply_fixes
 from test_script_support import FIXTURES, context
 
@@ -125,3 +127,31 @@ def test_fixture_scripts_expected_findings():
     for name, codes in expected.items():
         result = run(FIXTURES / name)
         assert [(f.code, f.line) for f in result.findings] == codes, name
+
+
+def _notebook(*cells: str) -> bytes:
+    return json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                                  "source": text} for text in cells],
+                       "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+
+
+FLAT_CELL = ("base = ResNet50(include_top=False)\nbase.trainable = False\n"
+             "model = Model(base.input, Dense(2)(base.output))\n")
+
+
+@pytest.mark.parametrize("setup, imports, legacy", [
+    ("%tensorflow_version 1.x", "from tensorflow.keras.applications import ResNet50\n"
+                                "from tensorflow.keras.layers import Dense\nfrom tensorflow.keras.models import Model", True),
+    ("!pip install -q tensorflow-gpu==1.15.0", "from tensorflow.keras.applications import ResNet50\n"
+                                               "from tensorflow.keras.layers import Dense\nfrom tensorflow.keras import Model", True),
+    ("!pip install keras==2.2.4", "from keras.applications import ResNet50\nfrom keras.layers import Dense\n"
+                                  "from keras.models import Model", True),
+    ("!pip install -q tensorflow", "from tensorflow.keras.applications import ResNet50\n"
+                                   "from tensorflow.keras.layers import Dense\nfrom tensorflow.keras.models import Model", False),
+])
+def test_notebook_install_lines_pick_the_target(setup, imports, legacy):
+    data = _notebook(setup + "\n" + imports, FLAT_CELL)
+    result = analyze_script(pathlib.Path("colab.ipynb"), "colab.ipynb", data, context(enabled={"BN001"}))
+    [finding] = result.findings
+    assert (finding.cell, finding.line) == (2, 3)
+    assert (finding.severity.value == "error") is legacy

@@ -24,7 +24,7 @@ from bnlint.script.rules.base import NodeEdit, Report
 from bnlint.script.source import (
     decode_script, dump_notebook, encode_script, load_notebook, split_lines,
 )
-from bnlint.script.target_inference import infer_target
+from bnlint.script.target_inference import infer_target, note_install_lines
 from bnlint.suppression import parse_suppressions
 
 __all__ = ["ModelBuild", "ScriptResult", "analyze_script", "apply_fixes", "SCRIPT_CODES"]
@@ -122,6 +122,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     for cell, original, python in units:
         for line, codes in parse_suppressions(original).items():
             suppressions[(cell, line)] = codes
+        note_install_lines(facts.imports, original)
         try:
             parsed = parse_python(python, cell, relevant_names=relevant_names)
         except RecursionError:

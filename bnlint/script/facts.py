@@ -145,6 +145,10 @@ class ImportFacts:
     import_sites: list = field(default_factory=list)
     # Standalone-Keras-only APIs seen (fit_generator, keras.engine, K.set_learning_phase...).
     standalone_signals: list[str] = field(default_factory=list)
+    # Notebook install lines and magics that pin an old stack: `%tensorflow_version 1.x`,
+    # `!pip install tensorflow==1.15`, `!pip install keras==2.2.4`.
+    tf1_signal: str | None = None
+    standalone_pin: str | None = None
 
 
 @dataclass

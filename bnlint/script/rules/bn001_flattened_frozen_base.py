@@ -79,7 +79,8 @@ def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarg
     # Legacy Keras cannot take `training=False` on a nested model. A target inferred only from
     # 2.x-style imports (which Keras 3 and tf_keras accept too) still gets the unsafe fix; its
     # message says it needs tf.keras 2.x / tf_keras / Keras 3.
-    if (target.legacy and not facts.target_inferred) or base.loaded or base.input_tensor or component.intermediate:
+    guessed_standalone = target.standalone and facts.target_inferred
+    if (target.legacy and not guessed_standalone) or base.loaded or base.input_tensor or component.intermediate:
         return None
     if not component.inputs_is_base_input or component.inputs_site is None or len(component.output_refs) != 1:
         return None
