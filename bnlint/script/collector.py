@@ -123,7 +123,7 @@ class Collector:
             elif isinstance(stmt, (cst.Try, cst.TryStar)):
                 self._exec_body(stmt.body, env)
                 for handler in stmt.handlers:
-                    self._exec_body(handler.body, env)
+                    self._maybe(self._exec_body, handler.body, env)
                 for extra in (stmt.orelse, stmt.finalbody):
                     if extra is not None:
                         self._exec_body(extra.body, env)
@@ -352,9 +352,8 @@ class Collector:
         if literal is not None:
             return [(literal, "all")]
         if _BN_TEST.search(self._chunk.code(node)) and self._layer_test(node, env)[0]:
-            # `layer.trainable = not isinstance(layer, BatchNormalization)`
-            bn_trainable = _negated(node)
-            bn_trainable = not bn_trainable
+            # `layer.trainable = not isinstance(layer, BatchNormalization)`: BN layers get False
+            bn_trainable = not _negated(node)
             return [(bn_trainable, "bn_only"), (not bn_trainable, "non_bn")]
         for atom in self._eval(node, env):
             if isinstance(atom, Const) and isinstance(atom.value, bool):
@@ -417,7 +416,7 @@ class Collector:
                 imports.import_sites.append((self._site(node), root))
         if root == "keras":
             parts = module.split(".")
-            if len(parts) >= 2 and parts[1] in ("engine", "legacy"):
+            if len(parts) >= 2 and parts[1] == "engine":
                 imports.standalone_signals.append(f"imports {module}")
             elif module.startswith("keras.layers.normalization") or module.startswith("keras.layers.core"):
                 imports.standalone_signals.append(f"imports {module}")
