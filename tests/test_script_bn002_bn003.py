@@ -205,3 +205,30 @@ def test_trainable_true_on_a_never_frozen_base_is_not_bn002():
     model = keras.Sequential([keras.layers.Rescaling(1 / 255), base, keras.layers.Dense(2)])
     """
     assert codes(source, target="keras3") == []
+
+
+def test_calling_the_base_on_a_data_batch_is_inference_not_bn003():
+    source = """\
+    import tensorflow as tf
+    base_model = tf.keras.applications.MobileNetV2(input_shape=(160, 160, 3), include_top=False)
+    images, labels = next(iter(train_dataset))
+    features = base_model(images)            # look at the feature shape
+    print(features.shape)
+    inputs = tf.keras.Input(shape=(160, 160, 3))
+    x = tf.keras.applications.mobilenet_v2.preprocess_input(inputs)
+    x = base_model(x)                        # this one builds the model
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(1)(x))
+    """
+    assert where(source) == [("BN003", 8, 5)]
+
+
+def test_call_whose_result_is_wired_into_a_model_counts_even_without_an_input_layer():
+    source = """\
+    import tensorflow as tf
+    def build(base, images):
+        return tf.keras.Model(images, tf.keras.layers.Dense(2)(base(images)))
+    base = tf.keras.applications.ResNet152(include_top=False, pooling="avg")
+    base.trainable = False
+    model = build(base, some_symbolic_tensor)
+    """
+    assert where(source, enabled={"BN003"}) == [("BN003", 3, 60)]

@@ -4,9 +4,11 @@ import pytest
 from bnlint.target import Semantics
 from test_script_support import codes, findings
 
+# A symbolic input from another import keeps the tail independent of the import form above.
 TAIL = """
+from tensorflow.keras import Input as SymbolicInput
 base.trainable = False
-y = base(x)
+y = base(SymbolicInput((224, 224, 3)))
 """
 
 
@@ -70,7 +72,8 @@ def test_target_inferred_from_imports(source, expected):
 
 
 def test_inferred_target_shows_in_help_and_severity():
-    source = "from keras.applications.resnet50 import ResNet50\nbase = ResNet50()\ny = base(x)\n"
+    source = ("from keras.applications.resnet50 import ResNet50\nfrom keras.layers import Input\n"
+              "base = ResNet50()\ny = base(Input((224, 224, 3)))\n")
     [finding] = findings(source, enabled={"BN003"})
     assert "TypeError" in finding.help and finding.fix is None
     [finding] = findings(source.replace("keras.applications.resnet50", "tensorflow.keras.applications"),
@@ -79,7 +82,7 @@ def test_inferred_target_shows_in_help_and_severity():
 
 
 def test_explicit_target_wins_over_imports():
-    source = "import tf_keras as keras\nbase = keras.applications.ResNet50()\ny = base(x)\n"
+    source = "import tf_keras as keras\nbase = keras.applications.ResNet50()\ny = base(keras.Input((224, 224, 3)))\n"
     [finding] = findings(source, target="2.2.4", enabled={"BN003"})
     assert finding.fix is None and "TypeError" in finding.help
 

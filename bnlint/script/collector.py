@@ -51,6 +51,7 @@ class Collector:
         self._called: set[int] = set()
         self._defined: list[object] = []        # Function | Class, to run the never-called ones
         self._siblings: dict[pathlib.Path, Env | None] = {}
+        self._in_method = False                 # running a method of a class (a subclassed model)
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -639,9 +640,9 @@ class Collector:
         if isinstance(atom, QName):
             return self._call_qualified(atom, node, positional, keywords, env)
         if isinstance(atom, BaseV):
-            return self._call_base(atom.base, node, env)
+            return self._call_base(atom.base, node, env, positional)
         if isinstance(atom, Wrapped):
-            return self._call_base(atom.base, node, env)
+            return self._call_base(atom.base, node, env, positional)
         if isinstance(atom, Method):
             return self._call_method(atom, node, positional, keywords)
         if isinstance(atom, Function):
@@ -754,7 +755,7 @@ class Collector:
                 for component in atom.model.components:
                     model.components.append(Component(component.base, "nested"))
 
-    def _call_base(self, base: Base, node: cst.Call, env: Env) -> tuple:
+    def _call_base(self, base: Base, node: cst.Call, env: Env, positional) -> tuple:
         base.used_as_base = True
         training, training_arg = "absent", None
         for arg in node.args:
@@ -769,7 +770,8 @@ class Collector:
                     training = "forwarded"
                 else:
                     training = "other"
-        call = BaseCall(base, self._site(node), training, training_arg)
+        symbolic = self._in_method or any(tensors(value) for value in positional[:1])
+        call = BaseCall(base, self._site(node), training, training_arg, symbolic)
         self.facts.base_calls.append(call)
         return (NestedTensor(call),)
 
@@ -863,11 +865,15 @@ class Collector:
         self._chunk = saved
         # __init__ first (it creates the attributes), then the others in source order.
         methods.sort(key=lambda f: f.node.name.value != "__init__")
-        for method in methods:
-            if method.node.name.value == "__init__":
-                self._call_function(method, positional, keywords, node, bind_self=instance)
-            else:
-                self._call_function(method, [], {}, node, bind_self=instance)
+        outer, self._in_method = self._in_method, True
+        try:
+            for method in methods:
+                if method.node.name.value == "__init__":
+                    self._call_function(method, positional, keywords, node, bind_self=instance)
+                else:
+                    self._call_function(method, [], {}, node, bind_self=instance)
+        finally:
+            self._in_method = outer
         if model.components:
             self.facts.models.append(model)
         return (instance,)

@@ -101,6 +101,9 @@ class BaseCall:
     site: Site                        # the call
     training: str                     # "absent" | "false" | "true" | "forwarded" | "other"
     training_arg: cst.Arg | None = None
+    # Builds a model: called on a symbolic tensor (`Input`, another layer's output) or inside a
+    # subclassed model's method. `base(image_batch)` on data just runs inference.
+    symbolic: bool = False
 
 
 @dataclass(eq=False)

@@ -159,7 +159,7 @@ class KerasInput:
 
 
 # Atoms that flow through layer calls and arithmetic (a tensor derived from them).
-TENSORS = (GraphTensor, NestedTensor, BaseInput)
+TENSORS = (GraphTensor, NestedTensor, BaseInput, KerasInput)
 
 
 def atoms(value) -> list:

@@ -22,9 +22,12 @@ _HOW = {
 
 
 def check(facts: Facts, target: KerasTarget):
+    wired = {id(c.call) for m in facts.models for c in m.components if c.call is not None}
     for call in facts.base_calls:
         if call.training == "false" or not is_transfer_base(facts, call.base):
             continue
+        if not call.symbolic and id(call) not in wired:
+            continue        # `base(image_batch)` on data: plain inference, nothing is being built
         yield Report(CODE, call.site, _message(call), _help(call, target),
                      fix=None if target.standalone else _fix(call))
 
