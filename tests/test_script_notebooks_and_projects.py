@@ -155,3 +155,19 @@ def test_notebook_install_lines_pick_the_target(setup, imports, legacy):
     [finding] = result.findings
     assert (finding.cell, finding.line) == (2, 3)
     assert (finding.severity.value == "error") is legacy
+
+
+def test_notebook_fix_adds_the_import_inside_the_cell():
+    data = _notebook(
+        "from keras.applications import DenseNet121\nfrom keras.applications.densenet import preprocess_input\n"
+        "from keras.layers import Dense, Flatten\nfrom keras.models import Model",
+        "base = DenseNet121(include_top=False, input_shape=(64, 64, 3))\nbase.trainable = False\n"
+        "head = Dense(3)(Flatten()(base.output))\nmodel = Model(base.input, head)\n")
+    path = pathlib.Path("nb.ipynb")
+    result = analyze_script(path, "nb.ipynb", data, context(target="keras3"))
+    fixed = json.loads(apply_fixes(data, path, result.findings))
+    assert fixed["cells"][1]["source"] == (
+        "base = DenseNet121(include_top=False, input_shape=(64, 64, 3))\nbase.trainable = False\n"
+        "from keras.layers import Input\ninputs = Input(shape=(64, 64, 3))\n"
+        "head = Dense(3)(Flatten()(base(inputs, training=False)))\nmodel = Model(inputs, head)\n")
+    assert fixed["cells"][0] == json.loads(data)["cells"][0]
