@@ -185,3 +185,10 @@ def test_two_flattened_bases_in_one_model_are_two_findings():
     assert [(f.code, f.line) for f in found] == [("BN001", 8), ("BN001", 8)]
     assert {m for f in found for m in ("ResNet50", "DenseNet121") if m in f.message} == {"ResNet50", "DenseNet121"}
     assert all(f.fix is None for f in found)
+
+
+def test_bn001_points_at_the_freeze():
+    [finding] = findings(FLATTENED_FROZEN)
+    [related] = finding.related
+    assert (related.path, related.line, related.column) == ("train.py", 11, 5)
+    assert related.message == "`base_model` is frozen here"

@@ -148,3 +148,9 @@ def test_gan_discriminator_frozen_after_compile_is_not_bn004():
     gan.train_on_batch(noise, ones)
     """
     assert codes(source) == []
+
+
+def test_bn004_points_at_the_compile_and_the_fit():
+    [finding] = findings(AFTER_COMPILE)
+    assert [(r.line, r.column, r.message) for r in finding.related] == [
+        (8, 1, "compiled here"), (10, 11, "trained here without compiling again")]

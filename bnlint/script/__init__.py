@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError
-from bnlint.finding import Edit, Finding, Fix
+from bnlint.finding import Edit, Finding, Fix, Related
 from bnlint.script.chunks import parse_python
 from bnlint.script.collector import Collector, preprocessing_visible
 from bnlint.script.facts import Facts, TrainableChange
@@ -162,9 +162,16 @@ def _finding(report: Report, display_path: str) -> Finding:
     if report.fix is not None:
         edits = tuple(sorted((_edit(e) for e in report.fix.edits), key=lambda e: (e.line, e.column)))
         fix = Fix(report.fix.message, edits, report.fix.applicability)
+    related = []
+    for other, text in report.related:
+        if other.external:
+            continue
+        r_line, r_column, r_end_line, r_end_column = other.chunk.position(other.node)
+        where = f"cell {other.chunk.cell}: " if other.chunk.cell is not None else ""
+        related.append(Related(display_path, r_line, r_column, where + text, r_end_line, r_end_column))
     return Finding(report.code, report.message, display_path, line, column, end_line, end_column,
                    severity=report.severity, cell=site.chunk.cell, help=report.help, fix=fix,
-                   statement_line=statement_line)
+                   related=tuple(related), statement_line=statement_line)
 
 
 def _edit(edit: NodeEdit) -> Edit:

@@ -38,3 +38,5 @@ class Report:
     help: str
     severity: Severity | None = None
     fix: FixPlan | None = None
+    # Other places that explain the finding: (site, what happens there).
+    related: tuple[tuple[Site, str], ...] = ()

@@ -30,7 +30,8 @@ def check(facts: Facts, target: KerasTarget):
                 continue
             yield Report(CODE, model.site, _message(model, component, target), _help(component, target),
                          severity=Severity.ERROR if target.legacy else Severity.WARNING,
-                         fix=_fix(facts, model, component, target))
+                         fix=_fix(facts, model, component, target),
+                         related=((freezes[0].site, f"`{base.name}` is frozen here"),))
 
 
 def _message(model: ModelFact, component: Component, target: KerasTarget) -> str:

@@ -32,7 +32,9 @@ def check(facts: Facts, target: KerasTarget):
                 if not pending.site.external:
                     yield Report(CODE, pending.site, _message(pending, model, last_compile, event),
                                  f"Call `{_name(model)}.compile(...)` again after changing `trainable` and "
-                                 "before training (with a low learning rate when fine-tuning).")
+                                 "before training (with a low learning rate when fine-tuning).",
+                                 related=((last_compile.site, "compiled here"),
+                                          (event.site, "trained here without compiling again")))
                 pending = None
 
 
