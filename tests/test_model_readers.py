@@ -158,12 +158,40 @@ def test_artifacts_without_keras_config_raise_no_keras_config(rel, why):
     assert why in info.value.reason
 
 
-def test_pre_tf_2_5_savedmodel_without_keras_metadata(tmp_path):
-    folder = tmp_path / "old_savedmodel"
+def test_tf_2_5_savedmodel_that_lost_its_keras_metadata(tmp_path):
+    folder = tmp_path / "stripped_savedmodel"
     shutil.copytree(fixture("tf_keras/flat_frozen_savedmodel"), folder)
     (folder / "keras_metadata.pb").unlink()
-    with pytest.raises(NoKerasConfig, match="before TF 2.5"):
-        analyze_model(folder, "old", ctx())
+    with pytest.raises(NoKerasConfig, match="without its keras_metadata.pb"):
+        analyze_model(folder, "stripped", ctx())
+
+
+@pytest.mark.parametrize("name", ["deep_nested_savedmodel", "sequential_wrapped_savedmodel",
+                                  "app_flat_frozen_savedmodel"])
+def test_saved_model_pb_object_graph_gives_the_node_paths_tf_wrote(name):
+    """Pre-TF-2.5 SavedModels keep the Keras metadata in saved_model.pb; bnlint rebuilds the node
+    paths of keras_metadata.pb from its object graph. Compare with the paths TF itself wrote."""
+    from bnlint.readers.savedmodel import nodes_from_saved_model, parse_saved_metadata
+
+    folder = fixture(f"tf_keras/{name}")
+    written = {n.node_id: n.node_path for n in parse_saved_metadata((folder / "keras_metadata.pb").read_bytes())}
+    rebuilt = {n.node_id: n.node_path for n in nodes_from_saved_model((folder / "saved_model.pb").read_bytes())}
+    assert len(written) > 10 and {i: rebuilt.get(i) for i in written} == written
+
+
+def _pre_2_5_savedmodels():
+    return [p for p in sorted(MODELS.glob("*/*_savedmodel"))
+            if not (p / "keras_metadata.pb").exists() and b"_tf_keras_" in (p / "saved_model.pb").read_bytes()]
+
+
+@pytest.mark.skipif(not _pre_2_5_savedmodels(), reason="no pre-TF-2.5 SavedModel fixture (e.g. tf115) generated")
+@pytest.mark.parametrize("folder", _pre_2_5_savedmodels(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_pre_tf_2_5_savedmodel_reports_what_its_h5_twin_reports(folder):
+    twin = folder.with_name(folder.name[: -len("_savedmodel")] + ".h5")
+    if not twin.exists():
+        pytest.skip(f"no {twin.name} to compare with")
+    as_savedmodel = [(f.code, f.layer) for f in analyze_model(folder, "m", ctx())]
+    assert as_savedmodel == [(f.code, f.layer) for f in analyze_model(twin, "m", ctx())]
 
 
 def test_saved_model_pb_path_means_its_folder():

@@ -4,8 +4,9 @@
 `SavedObject` has node_id = 2, node_path = 3 ("root", "root.layer_with_weights-0", ...),
 identifier = 4 ("_tf_keras_network", ...) and metadata = 5 (JSON; the root's holds
 `model_config`, `keras_version` and, when compiled, `training_config`). Semantics doc §2.4.
-A SavedModel without it was written by Keras 3 `export()` (inference graph only) or by TF < 2.5
-(metadata inside saved_model.pb, not read here): both are reported as having no Keras config.
+Before TF 2.5 the same metadata sat in `saved_model.pb`'s object graph (`SavedUserObject.metadata`),
+which is read instead when `keras_metadata.pb` is absent. A SavedModel with neither was written by
+Keras 3 `export()` or `tf.saved_model.save` (inference graph only): no Keras config.
 """
 from __future__ import annotations
 
@@ -58,23 +59,23 @@ def parse_saved_metadata(data: bytes) -> list[SavedObject]:
 
 def read_savedmodel(folder: pathlib.Path, ctx: RuleContext) -> ModelGraph:
     metadata_path = folder / _METADATA
-    if not metadata_path.is_file():
-        raise NoKerasConfig(_why_no_metadata(folder))
-    size = metadata_path.stat().st_size
-    if size > ctx.limits.max_json_bytes:
-        raise BnlintInputError(f"{_METADATA} is {size} bytes, over the {ctx.limits.max_json_bytes}-byte limit")
-    try:
-        data = metadata_path.read_bytes()
-    except OSError as exc:
-        raise BnlintInputError(f"cannot read {_METADATA} ({exc})") from None
-    nodes = parse_saved_metadata(data)
+    if metadata_path.is_file():
+        nodes = parse_saved_metadata(_read_capped(metadata_path, ctx.limits.max_json_bytes))
+        source = _METADATA
+    else:
+        # Before TF 2.5 the same per-object metadata sat in saved_model.pb's object graph.
+        nodes = nodes_from_saved_model(_read_capped(folder / _SAVED_MODEL, ctx.limits.max_member_bytes))
+        if not any(n.metadata for n in nodes):
+            raise NoKerasConfig(_why_no_metadata(nodes))
+        source = _SAVED_MODEL
     root_node = next((n for n in nodes if n.node_path == "root"), None)
     if root_node is None:
-        raise BnlintInputError(f"{_METADATA} has no root node")
+        raise BnlintInputError(f"{source} has no root node")
     if root_node.identifier not in _MODEL_IDENTIFIERS:
-        raise NoKerasConfig(f"the SavedModel root is a '{root_node.identifier}', not a Keras model")
-    root_metadata = json_object(load_json(root_node.metadata, f"{_METADATA} root metadata", ctx.limits),
-                                f"{_METADATA} root metadata")
+        raise NoKerasConfig(f"the SavedModel root is a '{root_node.identifier or 'plain TF object'}', "
+                            "not a Keras model")
+    root_metadata = json_object(load_json(root_node.metadata, f"{source} root metadata", ctx.limits),
+                                f"{source} root metadata")
     model_config = root_metadata.get("model_config")
     if not isinstance(model_config, dict):
         model_config = {"class_name": root_metadata.get("class_name"), "config": root_metadata.get("config")}
@@ -92,17 +93,70 @@ def read_savedmodel(folder: pathlib.Path, ctx: RuleContext) -> ModelGraph:
         weights_loader=lambda graph: _load_weights(folder, nodes, graph, ctx))
 
 
-def _why_no_metadata(folder: pathlib.Path) -> str:
-    saved_model = folder / _SAVED_MODEL
-    head = b""
+def _read_capped(path: pathlib.Path, cap: int) -> bytes:
     try:
-        with open(saved_model, "rb") as fh:
-            head = fh.read(64 * 1024 * 1024)
-    except OSError:
-        pass
-    if b"_tf_keras_" in head:
-        return ("SavedModel written before TF 2.5: its Keras metadata lives inside saved_model.pb, "
-                f"which bnlint does not read (no {_METADATA})")
+        size = path.stat().st_size
+        if size > cap:
+            raise BnlintInputError(f"{path.name} is {size} bytes, over the {cap}-byte limit")
+        return path.read_bytes()
+    except OSError as exc:
+        raise BnlintInputError(f"cannot read {path.name} ({exc.strerror or exc})") from None
+
+
+def nodes_from_saved_model(data: bytes) -> list[SavedObject]:
+    """SavedObjects of saved_model.pb's object graph, with the node paths keras_metadata.pb uses.
+
+    SavedModel { meta_graphs = 2 } -> MetaGraphDef { object_graph_def = 7 } -> SavedObjectGraph
+    { nodes = 1 } -> SavedObject { children = 1 {node_id = 1, local_name = 2}; user_object = 4
+    {identifier = 1, metadata = 3} }. Paths are found breadth-first from node 0 ("root"), so each
+    node gets its shortest path, as TF names it. Large graph_def fields are skipped, not copied.
+    """
+    try:
+        graph = None
+        for number, wire, value in iter_fields(data):
+            if number == 2 and wire == LENGTH_DELIMITED:
+                for n, w, v in iter_fields(value):
+                    if n == 7 and w == LENGTH_DELIMITED:
+                        graph = v
+                break                                    # the first MetaGraphDef (tag "serve")
+        if graph is None:
+            return []
+        raw_nodes = []
+        for n, w, v in iter_fields(graph):
+            if n != 1 or w != LENGTH_DELIMITED:
+                continue
+            children: list[tuple[int, str]] = []
+            identifier, metadata = "", ""
+            for fn, fw, fv in iter_fields(v):
+                if fn == 1 and fw == LENGTH_DELIMITED:
+                    ref = {k: val for k, _, val in iter_fields(fv)}
+                    child, name = ref.get(1, 0), ref.get(2, b"")
+                    if isinstance(child, int) and not isinstance(name, int):
+                        children.append((child, bytes(name).decode("utf-8", "replace")))
+                elif fn == 4 and fw == LENGTH_DELIMITED:
+                    for un, uw, uv in iter_fields(fv):
+                        if un == 1 and uw == LENGTH_DELIMITED:
+                            identifier = decode_text(bytes(uv), f"{_SAVED_MODEL} identifier")
+                        elif un == 3 and uw == LENGTH_DELIMITED:
+                            metadata = decode_text(bytes(uv), f"{_SAVED_MODEL} metadata")
+            raw_nodes.append((children, identifier, metadata))
+    except ProtoError as exc:
+        raise BnlintInputError(f"{_SAVED_MODEL} is not a valid SavedModel protobuf ({exc})") from None
+    paths = {0: "root"} if raw_nodes else {}
+    queue = [0] if raw_nodes else []
+    for node_id in queue:                                # breadth-first; the list grows as we go
+        for child, name in raw_nodes[node_id][0]:
+            if 0 <= child < len(raw_nodes) and child not in paths:
+                paths[child] = f"{paths[node_id]}.{name}"
+                queue.append(child)
+    return [SavedObject(i, paths[i], identifier, metadata)
+            for i, (_, identifier, metadata) in enumerate(raw_nodes) if i in paths]
+
+
+def _why_no_metadata(nodes: list[SavedObject]) -> str:
+    if any(n.identifier.startswith("_tf_keras_") for n in nodes):
+        return ("SavedModel written by TF 2.5+ without its keras_metadata.pb: the Keras config was removed "
+                "with that file")
     return (f"SavedModel without {_METADATA}: an inference-only export (Keras 3 model.export() or "
             "tf.saved_model.save) keeps no Keras config, so frozen layers and training= calls are gone")
 
