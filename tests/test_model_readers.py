@@ -474,3 +474,11 @@ def test_a_file_without_keras_version_is_judged_by_its_config_format(tmp_path, r
     found = analyze_model(path, "m", ctx())
     assert [f.code for f in found] == codes
     assert all("the file records no keras_version" in f.message for f in found)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x12\x03abc", b"\xff\xff\xff"])
+def test_broken_saved_model_pb_without_keras_metadata(tmp_path, content):
+    folder = tmp_path / "sm"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(content)
+    assert _bad(folder)

@@ -65,6 +65,8 @@ def read_savedmodel(folder: pathlib.Path, ctx: RuleContext) -> ModelGraph:
     else:
         # Before TF 2.5 the same per-object metadata sat in saved_model.pb's object graph.
         nodes = nodes_from_saved_model(_read_capped(folder / _SAVED_MODEL, ctx.limits.max_member_bytes))
+        if not nodes:
+            raise BnlintInputError(f"{_SAVED_MODEL} holds no object graph: not a TF 2 SavedModel")
         if not any(n.metadata for n in nodes):
             raise NoKerasConfig(_why_no_metadata(nodes))
         source = _SAVED_MODEL
