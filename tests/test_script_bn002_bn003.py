@@ -232,3 +232,18 @@ def test_call_whose_result_is_wired_into_a_model_counts_even_without_an_input_la
     model = build(base, some_symbolic_tensor)
     """
     assert where(source, enabled={"BN003"}) == [("BN003", 3, 60)]
+
+
+def test_base_assigned_through_a_global_statement():
+    source = """\
+    import tensorflow as tf
+    backbone = None
+    def load():
+        global backbone
+        backbone = tf.keras.applications.Xception(include_top=False, pooling="avg")
+        backbone.trainable = False
+    load()
+    inputs = tf.keras.Input((299, 299, 3))
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(backbone(inputs)))
+    """
+    assert where(source, enabled={"BN003"}) == [("BN003", 9, 57)]

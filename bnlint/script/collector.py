@@ -162,6 +162,8 @@ class Collector:
                 self._frames[-1].append(self._eval(small.value, env))
             if self._frames:
                 raise _Return
+        elif isinstance(small, cst.Global):
+            env.globals.update(item.name.value for item in small.names)
         elif isinstance(small, cst.Import):
             self._import(small, env)
         elif isinstance(small, cst.ImportFrom):

@@ -194,6 +194,7 @@ class Env:
         self.parent = parent
         # An overlay (branch of a BN test) refines a few names but writes through to its parent.
         self.overlay = overlay
+        self.globals: set[str] = set()     # `global name` in a function: writes go to the module
 
     def get(self, name: str) -> tuple:
         env = self
@@ -214,6 +215,12 @@ class Env:
         return False
 
     def set(self, name: str, value: tuple) -> None:
+        if name in self.globals:
+            module = self
+            while module.parent is not None:
+                module = module.parent
+            module.vars[name] = value
+            return
         if self.overlay is not None:
             if name in self.overlay:
                 self.overlay[name] = value
