@@ -45,14 +45,15 @@ def _message(base, nested_false: bool, target: KerasTarget) -> str:
 
 
 def _help(base, target: KerasTarget) -> str:
-    guard = (f"After unfreezing, keep the BN layers frozen: `for layer in {base.name}.layers: "
+    guard = (f"keep the BN layers frozen after unfreezing: `for layer in {base.name}.layers: "
              "if isinstance(layer, BatchNormalization): layer.trainable = False`, then `compile()` again.")
+    capitalised = guard[0].upper() + guard[1:]
     if target.standalone:
-        return guard + " " + STANDALONE_BN_FIX
+        return capitalised + " " + STANDALONE_BN_FIX
     if target.honours_nested_training_false_when_trainable:
         return (f"Nest the base and call it with `{base.name}(inputs, training=False)` before unfreezing, "
-                "or: " + guard + tf_keras3_note(target))
+                "or " + guard + tf_keras3_note(target))
     if target.keras3:
-        return guard + (" In Keras < 3.16 a nested `training=False` is not enough once the base is "
-                        "trainable (keras-team/keras#20285).")
-    return guard
+        return capitalised + (" In Keras < 3.16 a nested `training=False` is not enough once the base is "
+                              "trainable (keras-team/keras#20285).")
+    return capitalised
