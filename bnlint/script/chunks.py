@@ -74,23 +74,20 @@ class ParsedSource:
     chunks: list[Chunk]
     text: str = field(repr=False)
 
-    def names(self) -> set[str]:
-        """Every variable, parameter, function and class name (to pick a fresh name in a fix).
+    def uses_name(self, name: str) -> bool:
+        """Is `name` a variable, parameter, function, class or import anywhere in the text?
 
-        Parses again on demand: only a fix needs it, and keeping the AST of a big file alive
-        would hold on to a lot of memory."""
-        found: set[str] = set()
+        Cheap first: an occurrence not followed by `=` is a use. Only when every occurrence is
+        followed by `=` (a keyword argument, or an assignment) does the AST decide."""
+        occurrences = list(re.finditer(rf"(?<![.\w]){re.escape(name)}(?!\w)([ \t]*=(?!=))?", self.text))
+        if not occurrences:
+            return False
+        if any(m.group(1) is None for m in occurrences):
+            return True
         for node in ast.walk(ast.parse(self.text)):
-            if isinstance(node, ast.Name):
-                found.add(node.id)
-            elif isinstance(node, ast.arg):
-                found.add(node.arg)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                found.add(node.name)
-            elif isinstance(node, ast.alias):
-                found.add((node.asname or node.name).split(".")[0])
-        return found
-
+            if (isinstance(node, ast.Name) and node.id == name) or (isinstance(node, ast.arg) and node.arg == name):
+                return True
+        return False
 
 def parse_python(text: str, cell: int | None = None, external: bool = False,
                  relevant_names: set[str] | None = None) -> ParsedSource:

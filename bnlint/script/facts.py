@@ -166,11 +166,9 @@ class Facts:
     sources: list = field(default_factory=list)      # ParsedSource of the file (or of each cell)
     module_names: dict = field(default_factory=dict)  # module-level name -> abstract value (spelling `Input`)
 
-    def used_names(self) -> set[str]:
-        """Every name the file uses (computed on demand: only fixes need it)."""
-        if not hasattr(self, "_used_names"):
-            self._used_names = set().union(*(source.names() for source in self.sources))
-        return self._used_names
+    def uses_name(self, name: str) -> bool:
+        """Does the file (any cell) use `name`? Only fixes ask, for a fresh name."""
+        return any(source.uses_name(name) for source in self.sources)
 
     def models_holding(self, base: Base) -> list[ModelFact]:
         return [m for m in self.models if base in m.bases()]

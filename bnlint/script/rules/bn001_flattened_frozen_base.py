@@ -141,7 +141,7 @@ def _input_spelling(facts: Facts, target: KerasTarget):
     for name, value in names.items():
         if root == "tensorflow.keras" and any(isinstance(a, QName) and a.name == "tensorflow" for a in value):
             return f"{name}.keras.Input", None, None
-    if root is None or "Input" in facts.used_names():
+    if root is None or facts.uses_name("Input"):
         return None      # `Input` means something else here: do not shadow it
     import_line = f"from {root}.layers import Input"
     sites = [site for site, site_root in facts.imports.import_sites
@@ -158,9 +158,8 @@ def _all_literal(node) -> bool:
 
 
 def _fresh(facts: Facts, wanted: str) -> str:
-    used = facts.used_names()
     name, n = wanted, 1
-    while name in used:
+    while facts.uses_name(name):
         name = f"{wanted}_{n}"
         n += 1
     return name
