@@ -247,3 +247,21 @@ def test_base_assigned_through_a_global_statement():
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(backbone(inputs)))
     """
     assert where(source, enabled={"BN003"}) == [("BN003", 9, 57)]
+
+
+def test_unfreezing_a_nested_base_through_get_layer():
+    source = """\
+    import keras
+    inputs = keras.Input((224, 224, 3))
+    x = keras.applications.efficientnet.preprocess_input(inputs)
+    x = keras.applications.EfficientNetB0(include_top=False, pooling="avg")(x, training=False)
+    model = keras.Model(inputs, keras.layers.Dense(4)(x))
+    model.get_layer("efficientnetb0").trainable = False
+    model.compile("adam", "mse")
+    model.fit(ds)
+    model.get_layer("efficientnetb0").trainable = True
+    model.compile(keras.optimizers.Adam(1e-5), "mse")
+    model.fit(ds)
+    """
+    assert where(source, target="keras3") == [("BN002", 9, 1)]
+    assert where(source, target="tf2") == []

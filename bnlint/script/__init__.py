@@ -22,7 +22,11 @@ from bnlint.script.facts import Facts, TrainableChange
 from bnlint.script.rules import RULES
 from bnlint.script.rules.base import NodeEdit, Report
 from bnlint.script.source import (
-    decode_script, dump_notebook, encode_script, load_notebook, split_lines,
+    decode_script,
+    dump_notebook,
+    encode_script,
+    load_notebook,
+    split_lines,
 )
 from bnlint.script.target_inference import infer_target, note_install_lines
 from bnlint.suppression import parse_suppressions

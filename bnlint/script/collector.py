@@ -17,12 +17,41 @@ from bnlint.errors import BnlintInputError
 from bnlint.script.applications import FAMILIES, family_of
 from bnlint.script.chunks import Chunk, parse_python
 from bnlint.script.facts import (
-    Base, BaseCall, Compile, Component, Facts, Fit, LearningPhase, ModelFact, Site, TrainableChange,
+    Base,
+    BaseCall,
+    Compile,
+    Component,
+    Facts,
+    Fit,
+    LearningPhase,
+    ModelFact,
+    Site,
+    TrainableChange,
 )
 from bnlint.script.source import decode_script
 from bnlint.script.values import (
-    BaseInput, BaseV, Class, Const, Env, Function, GraphTensor, Instance, KerasInput, Layer, Layers,
-    Method, Module, ModelV, NestedTensor, QName, Seq, TrainingParam, Wrapped, atoms, tensors, union,
+    BaseInput,
+    BaseV,
+    Class,
+    Const,
+    Env,
+    Function,
+    GraphTensor,
+    Instance,
+    KerasInput,
+    Layer,
+    Layers,
+    Method,
+    ModelV,
+    Module,
+    NestedTensor,
+    QName,
+    Seq,
+    TrainingParam,
+    Wrapped,
+    atoms,
+    tensors,
+    union,
 )
 
 _FIT_METHODS = {"fit", "fit_generator", "train_on_batch"}
@@ -796,8 +825,12 @@ class Collector:
             self._add_to_sequential(receiver.model, positional[0])
             return ()
         if name == "get_layer":
-            owner = receiver.base if isinstance(receiver, BaseV) else model
-            return (Layer(owner, False, "all", False, None),)
+            if isinstance(receiver, BaseV):
+                return (Layer(receiver.base, False, "all", False, None),)
+            nested = _nested_base_named(model, _string(node.args[0].value) if node.args else None)
+            if nested is not None:
+                return (BaseV(nested),)     # `model.get_layer("efficientnetb0")` is the base itself
+            return (Layer(model, False, "all", False, None),)
         return ()
 
     def _learning_phase(self, node: cst.Call) -> None:
@@ -889,6 +922,19 @@ _PREPROCESSING = re.compile(
 def preprocessing_visible(text: str) -> bool:
     """Any visible input preprocessing (the file's own, or `preprocess_input`)."""
     return bool(_PREPROCESSING.search(text))
+
+
+def _nested_base_named(model, layer_name: str | None) -> Base | None:
+    """The nested base a `get_layer(name)` refers to, by Keras' default model names
+    ("resnet50", "mobilenetv2_1.00_224", "inception_v3", "efficientnetb0", ...)."""
+    if layer_name is None or not isinstance(model, ModelFact):
+        return None
+    wanted = re.sub(r"[^a-z0-9]", "", layer_name.lower())
+    matches = [c.base for c in model.components if c.kind == "nested"
+               and wanted.startswith(re.sub(r"[^a-z0-9]", "", c.base.architecture.lower()))]
+    # "resnet50v2" also starts with "resnet50": the longest architecture name wins
+    matches.sort(key=lambda base: len(base.architecture), reverse=True)
+    return matches[0] if matches else None
 
 
 def _dotted(node: cst.BaseExpression) -> str:

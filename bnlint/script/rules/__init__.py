@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from bnlint.script.rules import (
-    bn001_flattened_frozen_base, bn002_unfrozen_bn, bn003_base_call_without_training_false,
-    bn004_trainable_after_compile, bn005_learning_phase_training, bn006_missing_preprocess_input,
+    bn001_flattened_frozen_base,
+    bn002_unfrozen_bn,
+    bn003_base_call_without_training_false,
+    bn004_trainable_after_compile,
+    bn005_learning_phase_training,
+    bn006_missing_preprocess_input,
 )
 
 RULES = {

@@ -12,7 +12,14 @@ import libcst as cst
 from bnlint.finding import Applicability, Severity
 from bnlint.script.facts import Component, Facts, ModelFact, TrainableChange
 from bnlint.script.rules.base import FixPlan, NodeEdit, Report
-from bnlint.script.rules.common import STANDALONE_BN_FIX, changes_covering, describe, is_transfer_base, tf_keras3_note
+from bnlint.script.rules.common import (
+    STANDALONE_BN_FIX,
+    changes_covering,
+    code_name,
+    describe,
+    is_transfer_base,
+    tf_keras3_note,
+)
 from bnlint.script.values import QName
 from bnlint.target import KerasTarget
 
@@ -31,13 +38,13 @@ def check(facts: Facts, target: KerasTarget):
             yield Report(CODE, model.site, _message(model, component, target), _help(component, target),
                          severity=Severity.ERROR if target.legacy else Severity.WARNING,
                          fix=_fix(facts, model, component, target),
-                         related=((freezes[0].site, f"`{base.name}` is frozen here"),))
+                         related=((freezes[0].site, f"`{code_name(base)}` is frozen here"),))
 
 
 def _message(model: ModelFact, component: Component, target: KerasTarget) -> str:
     base = component.base
     ref = component.output_refs[0] if component.output_refs else None
-    where = f"`{ref.chunk.code(ref.node)}`" if ref is not None else f"`{base.name}.output`"
+    where = f"`{ref.chunk.code(ref.node)}`" if ref is not None else f"`{code_name(base)}.output`"
     into = "a new model" if model.name.startswith("<") else f"`{model.name}`"
     head = (f"pretrained base {describe(base)} is flattened into {into} from {where} "
             f"(its BatchNormalization layers become layers of {into.replace('a new', 'the new')}) and frozen: ")
@@ -56,11 +63,11 @@ def _help(component: Component, target: KerasTarget) -> str:
     if target.standalone:
         return STANDALONE_BN_FIX
     nest = (f"Nest the base instead of reusing its tensors: `inputs = keras.Input(shape=...)`, "
-            f"`x = {base.name}(inputs, training=False)`, build the head on `x`, then "
+            f"`x = {code_name(base)}(inputs, training=False)`, build the head on `x`, then "
             f"`Model(inputs, outputs)`.")
     if component.intermediate:
         nest += (f" For an intermediate output, first build a feature extractor "
-                 f"`features = Model({base.name}.input, {base.name}.get_layer(...).output)` and call it "
+                 f"`features = Model({code_name(base)}.input, {code_name(base)}.get_layer(...).output)` and call it "
                  "as `features(inputs, training=False)`.")
     if target.semantics.value == "tf1":
         return "tf.keras in TF 1.x: a frozen BN still uses batch statistics in training. " + nest
@@ -118,7 +125,7 @@ def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarg
     edits.append(NodeEdit(component.inputs_site.chunk, component.inputs_site.node, name))
     if import_line is not None and import_site is not None:
         edits.append(NodeEdit(import_site.chunk, import_site.statement, import_line + newline, "next_line"))
-    message = f"Nest `{base.name}` in the model and call it with `training=False`"
+    message = f"Nest `{code_name(base)}` in the model and call it with `training=False`"
     if target.legacy:
         message += " (needs tf.keras 2.x, tf_keras or Keras 3: standalone Keras 2.x raises TypeError)"
     return FixPlan(message, tuple(edits), Applicability.UNSAFE)

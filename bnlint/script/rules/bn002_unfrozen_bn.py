@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from bnlint.script.facts import Facts
 from bnlint.script.rules.base import Report
-from bnlint.script.rules.common import STANDALONE_BN_FIX, changes_covering, describe, is_transfer_base, tf_keras3_note
+from bnlint.script.rules.common import (
+    STANDALONE_BN_FIX,
+    changes_covering,
+    code_name,
+    describe,
+    is_transfer_base,
+    tf_keras3_note,
+)
 from bnlint.target import KerasTarget
 
 CODE = "BN002"
@@ -39,19 +46,19 @@ def _message(base, nested_false: bool, target: KerasTarget) -> str:
             "and overwrite the pretrained moving statistics, while inference uses the drifted moving "
             "statistics, so training and validation results disagree")
     if nested_false:
-        text += (f"; the nested `{base.name}(..., training=False)` does not protect them on {target.label}: "
+        text += (f"; the nested `{code_name(base)}(..., training=False)` does not protect them on {target.label}: "
                  "`fit()` overrides it once the base is trainable (keras-team/keras#20285)")
     return text
 
 
 def _help(base, target: KerasTarget) -> str:
-    guard = (f"keep the BN layers frozen after unfreezing: `for layer in {base.name}.layers: "
+    guard = (f"keep the BN layers frozen after unfreezing: `for layer in {code_name(base)}.layers: "
              "if isinstance(layer, BatchNormalization): layer.trainable = False`, then `compile()` again.")
     capitalised = guard[0].upper() + guard[1:]
     if target.standalone:
         return capitalised + " " + STANDALONE_BN_FIX
     if target.honours_nested_training_false_when_trainable:
-        return (f"Nest the base and call it with `{base.name}(inputs, training=False)` before unfreezing, "
+        return (f"Nest the base and call it with `{code_name(base)}(inputs, training=False)` before unfreezing, "
                 "or " + guard + tf_keras3_note(target))
     if target.keras3:
         return capitalised + (" In Keras < 3.16 a nested `training=False` is not enough once the base is "

@@ -8,7 +8,7 @@ from __future__ import annotations
 from bnlint.finding import Applicability
 from bnlint.script.facts import BaseCall, Facts
 from bnlint.script.rules.base import FixPlan, NodeEdit, Report
-from bnlint.script.rules.common import STANDALONE_BN_FIX, describe, is_transfer_base, tf_keras3_note
+from bnlint.script.rules.common import STANDALONE_BN_FIX, code_name, describe, is_transfer_base, tf_keras3_note
 from bnlint.target import KerasTarget
 
 CODE = "BN003"
@@ -43,7 +43,7 @@ def _message(call: BaseCall) -> str:
 def _help(call: BaseCall, target: KerasTarget) -> str:
     if target.standalone:
         return STANDALONE_BN_FIX
-    text = (f"Call it as `{call.base.name}(x, training=False)` so its BN layers stay in inference mode, "
+    text = (f"Call it as `{code_name(call.base)}(x, training=False)` so its BN layers stay in inference mode, "
             "also after unfreezing (Keras guide: Transfer learning & fine-tuning).")
     if target.keras3 and not target.honours_nested_training_false_when_trainable:
         text += (" In Keras < 3.16 also set `trainable = False` on its BatchNormalization layers when "
@@ -60,4 +60,4 @@ def _fix(call: BaseCall) -> FixPlan | None:
         if not positional:
             return None
         edit = NodeEdit(chunk, positional[-1].value, f"{chunk.code(positional[-1].value)}, training=False")
-    return FixPlan(f"Call `{call.base.name}` with `training=False`", (edit,), Applicability.SAFE)
+    return FixPlan(f"Call `{code_name(call.base)}` with `training=False`", (edit,), Applicability.SAFE)

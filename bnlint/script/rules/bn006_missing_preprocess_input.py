@@ -9,6 +9,7 @@ from __future__ import annotations
 from bnlint.script.applications import preprocessing_optional
 from bnlint.script.facts import Facts
 from bnlint.script.rules.base import Report
+from bnlint.script.rules.common import code_name, describe
 from bnlint.target import KerasTarget
 
 CODE = "BN006"
@@ -30,10 +31,10 @@ def check(facts: Facts, target: KerasTarget):
         module = f"keras.applications.{submodule}.preprocess_input"
         yield Report(
             CODE, base.site,
-            f"`{base.name}` ({base.architecture}) loads ImageNet weights but its `preprocess_input` is never "
+            f"{describe(base)} loads ImageNet weights but its `preprocess_input` is never "
             "applied and no other input preprocessing is visible: the pretrained filters and "
             "BatchNormalization statistics expect ImageNet-preprocessed inputs, so raw pixels shift every "
             "activation in training and inference alike",
             f"Apply `{module}` to the images (in the data pipeline, e.g. "
             f"`ImageDataGenerator(preprocessing_function=preprocess_input)`, or as the first step of the "
-            f"model before `{base.name}`).")
+            f"model before `{code_name(base)}`).")

@@ -34,9 +34,16 @@ def is_transfer_base(facts: Facts, base: Base) -> bool:
 
 
 def describe(base: Base) -> str:
+    if base.name.startswith("<"):          # never bound to a variable
+        return "(a loaded model)" if base.loaded else f"{base.architecture}"
     if base.loaded:
         return f"`{base.name}` (a loaded model)"
     return f"`{base.name}` ({base.architecture})"
+
+
+def code_name(base: Base) -> str:
+    """The base's variable, for code in messages ("base" when it was never bound to one)."""
+    return "base" if base.name.startswith("<") else base.name
 
 
 def keras_name(target: KerasTarget) -> str:
