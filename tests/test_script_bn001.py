@@ -106,6 +106,7 @@ def test_input_tensor_pattern():
     [finding] = findings(source)
     assert (finding.code, finding.line) == ("BN001", 7)
     assert finding.fix is None
+    assert "without `input_tensor=`" in finding.help
 
 
 @pytest.mark.parametrize("negative", [

@@ -65,6 +65,9 @@ def _help(component: Component, target: KerasTarget) -> str:
     nest = (f"Nest the base instead of reusing its tensors: `inputs = keras.Input(shape=...)`, "
             f"`x = {code_name(base)}(inputs, training=False)`, build the head on `x`, then "
             f"`Model(inputs, outputs)`.")
+    if base.input_tensor:
+        nest += (f" Build `{code_name(base)}` without `input_tensor=` (give it `input_shape=`) and call it on "
+                 "that input instead.")
     if component.intermediate:
         nest += (f" For an intermediate output, first build a feature extractor "
                  f"`features = Model({code_name(base)}.input, {code_name(base)}.get_layer(...).output)` and call it "
