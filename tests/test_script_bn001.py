@@ -2,7 +2,7 @@
 import pytest
 
 from bnlint.finding import Applicability, Severity
-from test_script_support import analyze, codes, findings
+from test_script_support import analyze, codes, findings, fix, where
 
 FLATTENED_FROZEN = """\
 from tensorflow.keras.applications import ResNet50
@@ -105,8 +105,11 @@ def test_input_tensor_pattern():
     """
     [finding] = findings(source)
     assert (finding.code, finding.line) == ("BN001", 7)
-    assert finding.fix is None
     assert "without `input_tensor=`" in finding.help
+    fixed = fix(source)
+    assert "DenseNet121(include_top=False, input_shape=tuple(inputs.shape[1:]))" in fixed
+    assert "GlobalAveragePooling2D()(backbone(inputs, training=False))" in fixed
+    assert "clf = tf.keras.Model(inputs, " in fixed
 
 
 @pytest.mark.parametrize("negative", [

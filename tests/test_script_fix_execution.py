@@ -24,6 +24,7 @@ SEED = ROOT / "fixtures" / "example" / "train_flattened.py"
 RUNNABLE = [
     ROOT / "fixtures" / "scripts" / "exec_mobilenet_tf_keras.py",
     ROOT / "fixtures" / "scripts" / "exec_resnet_keras_module.py",
+    ROOT / "fixtures" / "scripts" / "exec_input_tensor_densenet.py",
 ]
 
 # The probe runs after each fixed script in the same namespace: `model` is the trained model and
@@ -122,6 +123,10 @@ def test_fixed_scripts_train_with_bn_in_inference_mode(flavour, tmp_path):
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER)
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    if flavour == "tf_keras":
+        env["TF_USE_LEGACY_KERAS"] = "1"       # `tf.keras` is tf_keras (TF >= 2.16)
+    else:
+        env.pop("TF_USE_LEGACY_KERAS", None)
     done = subprocess.run([sys.executable, str(runner), str(spec)], capture_output=True, text=True,
                           timeout=900, env=env, cwd=tmp_path)
     report = [line for line in done.stdout.splitlines() if line.startswith(("PASSED", "FAILED"))]

@@ -727,6 +727,7 @@ class Collector:
         input_shape = None
         include_preprocessing = None
         input_tensor = False
+        input_tensor_arg = None
         for arg in node.args:
             keyword = arg.keyword.value if arg.keyword is not None else None
             if keyword == "weights":
@@ -735,12 +736,14 @@ class Collector:
                 input_shape = arg.value
             elif keyword == "input_tensor":
                 input_tensor = not (isinstance(arg.value, cst.Name) and arg.value.value == "None")
+                input_tensor_arg = arg
             elif keyword == "include_preprocessing":
                 include_preprocessing = _literal_bool(arg.value)
         if len(positional) >= 2 and node.args[1].keyword is None:
             weights = _weights_kind(node.args[1].value)
         base = Base(q.last, family_of(q.last), weights, self._site(node), input_shape=input_shape,
-                    input_tensor=input_tensor, include_preprocessing=include_preprocessing)
+                    input_tensor=input_tensor, include_preprocessing=include_preprocessing,
+                    input_tensor_arg=input_tensor_arg)
         self.facts.bases.append(base)
         if q.keras_root:
             self._note_root(q.keras_root)

@@ -37,6 +37,7 @@ class Base:
     name: str = "<base>"              # first variable it was bound to
     input_shape: cst.BaseExpression | None = None   # literal `input_shape=` of the constructor
     input_tensor: bool = False        # built on an existing `Input` via `input_tensor=`
+    input_tensor_arg: cst.Arg | None = None
     include_preprocessing: bool | None = None
     used_as_base: bool = False        # wired into another model, called or frozen
     named_at_module: bool = False

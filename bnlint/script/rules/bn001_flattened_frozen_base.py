@@ -84,16 +84,16 @@ def _help(component: Component, target: KerasTarget) -> str:
 # --- the unsafe fix: nest the base -----------------------------------------------------------
 
 def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarget) -> FixPlan | None:
-    """Rewrite `Model(inputs=base.input, outputs=head(base.output))` into a nested base called with
-    `training=False`, when the head starts from a single `base.output` in the same scope."""
+    """Rewrite the flattened construction into a nested base called with `training=False`, when
+    the head starts from a single `base.output` in the same scope as the model."""
     base = component.base
     # Legacy Keras cannot take `training=False` on a nested model. A target inferred only from
     # 2.x-style imports (which Keras 3 and tf_keras accept too) still gets the unsafe fix; its
     # message says it needs tf.keras 2.x / tf_keras / Keras 3.
     guessed_standalone = target.standalone and facts.target_inferred
-    if (target.legacy and not guessed_standalone) or base.loaded or base.input_tensor or component.intermediate:
+    if (target.legacy and not guessed_standalone) or base.loaded or component.intermediate:
         return None
-    if not component.inputs_is_base_input or component.inputs_site is None or len(component.output_refs) != 1:
+    if len(component.output_refs) != 1:
         return None
     ref = component.output_refs[0]
     if len(base.output_reads) != 1 or base.output_reads[0].node is not ref.node:
@@ -106,6 +106,23 @@ def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarg
         return None
     if any(isinstance(e, TrainableChange) and e.via_model_layers and e.owner is model for e in facts.events):
         # `model.layers[:N]` indexes would point elsewhere once the base is one nested layer.
+        return None
+    if base.input_tensor:
+        edits = _nest_on_input_tensor(base, ref)
+    else:
+        edits = _nest_on_new_input(facts, component, ref, target)
+    if edits is None:
+        return None
+    message = f"Nest `{code_name(base)}` in the model and call it with `training=False`"
+    if target.legacy:
+        message += " (needs tf.keras 2.x, tf_keras or Keras 3: standalone Keras 2.x raises TypeError)"
+    return FixPlan(message, edits, Applicability.UNSAFE)
+
+
+def _nest_on_new_input(facts: Facts, component: Component, ref, target: KerasTarget):
+    """`Model(inputs=base.input, ...)`: add `inputs = Input(shape=...)`, call the base on it."""
+    base = component.base
+    if not component.inputs_is_base_input or component.inputs_site is None:
         return None
     spelling = _input_spelling(facts, target)
     if spelling is None:
@@ -128,10 +145,24 @@ def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarg
     edits.append(NodeEdit(component.inputs_site.chunk, component.inputs_site.node, name))
     if import_line is not None and import_site is not None:
         edits.append(NodeEdit(import_site.chunk, import_site.statement, import_line + newline, "next_line"))
-    message = f"Nest `{code_name(base)}` in the model and call it with `training=False`"
-    if target.legacy:
-        message += " (needs tf.keras 2.x, tf_keras or Keras 3: standalone Keras 2.x raises TypeError)"
-    return FixPlan(message, tuple(edits), Applicability.UNSAFE)
+    return tuple(edits)
+
+
+def _nest_on_input_tensor(base, ref):
+    """`base = ResNet50(input_tensor=inputs)`: build the base on a shape instead and call it on
+    `inputs` where the head reads `base.output`; the model's own inputs stay as they are."""
+    arg = base.input_tensor_arg
+    if arg is None or not isinstance(arg.value, cst.Name) or base.input_shape is not None:
+        return None
+    if base.site.scope is not ref.scope or base.site.chunk.cell != ref.chunk.cell:
+        return None
+    tensor = arg.value.value
+    chunk = ref.chunk
+    receiver = chunk.code(ref.node.value)
+    return (
+        NodeEdit(base.site.chunk, arg, f"input_shape=tuple({tensor}.shape[1:])"),
+        NodeEdit(chunk, ref.node, f"{receiver}({tensor}, training=False)"),
+    )
 
 
 def _input_spelling(facts: Facts, target: KerasTarget):
