@@ -171,3 +171,18 @@ def test_notebook_fix_adds_the_import_inside_the_cell():
         "from keras.layers import Input\ninputs = Input(shape=(64, 64, 3))\n"
         "head = Dense(3)(Flatten()(base(inputs, training=False)))\nmodel = Model(inputs, head)\n")
     assert fixed["cells"][0] == json.loads(data)["cells"][0]
+
+
+def test_python_running_magics_keep_their_code():
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": [
+        "import tensorflow as tf\n",
+        "base = tf.keras.applications.ResNet50(include_top=False)\n",
+        "%time y = base(tf.keras.Input((32, 32, 3)))\n"]},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": [
+            "%%time\n", "z = base(tf.keras.Input((64, 64, 3)))\n"]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    result = analyze_script(pathlib.Path("t.ipynb"), "t.ipynb", json.dumps(nb).encode(), context(enabled={"BN003"}))
+    assert [(f.cell, f.line, f.column) for f in result.findings] == [(1, 3, 11), (2, 2, 5)]
+    fixed = json.loads(apply_fixes(json.dumps(nb).encode(), pathlib.Path("t.ipynb"), result.findings))
+    assert fixed["cells"][0]["source"][2] == "%time y = base(tf.keras.Input((32, 32, 3)), training=False)\n"
+    assert fixed["cells"][1]["source"] == ["%%time\n", "z = base(tf.keras.Input((64, 64, 3)), training=False)\n"]

@@ -77,16 +77,27 @@ _MAGIC_ASSIGN = re.compile(r"^([ \t]*[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w
 _HELP_LINE = re.compile(r"^([ \t]*)[\w.]+\?\??[ \t]*$|^([ \t]*)\?\??[\w.]+[ \t]*$")
 
 
+# Magics whose argument is Python that runs: `%time model.fit(x)`, a `%%time` cell.
+_PYTHON_MAGICS = ("time", "timeit", "prun", "capture")
+_PYTHON_LINE_MAGIC = re.compile(r"^([ \t]*)(%(?:time|timeit|prun)[ \t]+)(?=\S)")
+
+
 def neutralise_magics(cell_text: str) -> str:
-    """Replace IPython-only syntax by Python of the same line count."""
+    """Replace IPython-only syntax by Python of the same line count (and columns where the line
+    holds Python: `%time model.fit(x)` becomes `pass; model.fit(x)`)."""
     lines = split_lines(cell_text)
     if lines and lines[0].lstrip().startswith("%%"):
-        # A cell magic (%%bash, %%writefile, ...): the whole cell is not Python.
-        return "".join(_line_end(line) for line in lines)
+        name = lines[0].lstrip()[2:].split(None, 1)[0] if lines[0].strip() != "%%" else ""
+        if name not in _PYTHON_MAGICS:
+            # A cell magic (%%bash, %%writefile, ...): the whole cell is not Python.
+            return "".join(_line_end(line) for line in lines)
+        lines = [_line_end(lines[0])] + lines[1:]
     out = []
     for line in lines:
         body, end = _strip_end(line)
-        if m := _MAGIC_ASSIGN.match(body):
+        if (m := _PYTHON_LINE_MAGIC.match(body)) and len(m.group(2)) >= len("pass;"):
+            body = m.group(1) + "pass;".ljust(len(m.group(2))) + body[m.end():]
+        elif m := _MAGIC_ASSIGN.match(body):
             body = m.group(1) + "None"
         elif m := _MAGIC_LINE.match(body):
             body = m.group(1) + "pass"
