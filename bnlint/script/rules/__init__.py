@@ -1,4 +1,10 @@
-"""Script rules: one module per rule, each `check(facts, target)` yielding `Report`s."""
+"""Script rules: one module per rule, each `check(facts, target)` yielding `Report`s.
+
+Adding a rule: write `bnNNN_what_it_finds.py` with `CODE` and `check(facts, target)`; read only
+`Facts` (collector.py gathers them; add a fact there if the rule needs one), put shared questions in
+`common.py`, register the module below, and add `rules/BNNNN.yaml` whose `bad`/`good` examples
+tests/test_script_catalogue.py runs.
+"""
 from __future__ import annotations
 
 from bnlint.script.rules import (
