@@ -21,7 +21,7 @@ from bnlint.script.rules.common import (
     tf_keras3_note,
 )
 from bnlint.script.values import QName
-from bnlint.target import KerasTarget
+from bnlint.target import KerasTarget, Semantics
 
 CODE = "BN001"
 
@@ -72,9 +72,9 @@ def _help(component: Component, target: KerasTarget) -> str:
         nest += (f" For an intermediate output, first build a feature extractor "
                  f"`features = Model({code_name(base)}.input, {code_name(base)}.get_layer(...).output)` and call it "
                  "as `features(inputs, training=False)`.")
-    if target.semantics.value == "tf1":
+    if target.semantics is Semantics.TF1:
         return "tf.keras in TF 1.x: a frozen BN still uses batch statistics in training. " + nest
-    if target.semantics.value == "keras3<3.16":
+    if target.semantics is Semantics.KERAS3_OLD:
         nest += (" In Keras < 3.16 `fit()` overrides that `training=False` once the base is unfrozen "
                  "(keras-team/keras#20285): also set `trainable = False` on its BatchNormalization layers "
                  "when fine-tuning.")
