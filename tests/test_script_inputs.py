@@ -105,3 +105,53 @@ def test_long_unrelated_code_is_not_parsed_by_libcst(monkeypatch):
     result = analyze(CALLED + filler, enabled={"BN003"})
     assert [f.code for f in result.findings] == ["BN003"]
     assert len(parsed) == 3
+
+
+@pytest.fixture(params=["ast split", "fast split"])
+def split(request, monkeypatch):
+    from bnlint.script import chunks
+    monkeypatch.setattr(chunks, "FAST_SPLIT_CHARS", 0 if request.param == "fast split" else 10**12)
+    return request.param
+
+
+def test_big_file_split_finds_the_same_as_the_ast_split(split):
+    """Files above FAST_SPLIT_CHARS are split without the stdlib AST; both splits must agree."""
+    from test_script_support import FIXTURES
+    expected = {
+        "legacy_finetune_k2.py": [("BN005", 10), ("BN001", 14), ("BN004", 22), ("BN002", 24)],
+        "efficientnet_input_tensor.py": [("BN001", 23)],
+        "project/train_flat.py": [("BN001", 20)],
+        "fixes/function_scope_keras3.py": [("BN001", 16), ("BN001", 23)],
+    }
+    for name, codes in expected.items():
+        path = FIXTURES / name
+        result = analyze_script(path, name, path.read_bytes(), context())
+        assert [(f.code, f.line) for f in result.findings] == codes, (split, name)
+
+
+def test_big_file_split_handles_strings_continuations_and_decorators(split):
+    source = (
+        'import tensorflow as tf\n'
+        'NOTES = """\n'
+        'base.trainable = True\n'            # inside a string at column 0: not a statement
+        '"""\n'
+        '@tf.function\n'
+        'def step(x):\n'
+        '    return x\n'
+        'base = tf.keras.applications.ResNet50(\n'
+        'include_top=False)\n'               # continuation at column 0
+        'if True:\n'
+        '    base.trainable = False\n'
+        'else:\n'
+        '    pass\n'
+        'model = tf.keras.Model(base.input, tf.keras.layers.Dense(2)(base.output))\n'
+        'x = 1; y = base(tf.keras.Input((8, 8, 3)))\n'
+    )
+    assert [(f.code, f.line) for f in analyze(source, enabled={"BN001", "BN003"}, dedent=False).findings] == [
+        ("BN001", 14), ("BN003", 15)]
+
+
+def test_big_file_split_reports_syntax_errors(split):
+    with pytest.raises(BnlintInputError) as info:
+        run(b"import keras.applications\nx = (\n")
+    assert info.value.reason.startswith("syntax error at line")

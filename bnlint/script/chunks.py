@@ -94,6 +94,12 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
     """Parse the statements of `text` that can matter. `relevant_names` carries the names found
     relevant so far across the cells of a notebook (they share one namespace); it is updated."""
     where = f"cell {cell}, " if cell is not None else ""
+    names = relevant_names if relevant_names is not None else set()
+    lines = split_lines(text)
+    if len(text) >= FAST_SPLIT_CHARS:
+        parsed = _parse_big(text, lines, where, cell, external, names)
+        if parsed is not None:
+            return parsed
     gc_was_enabled = gc.isenabled()
     try:
         # The AST of a big file is millions of objects that all stay alive: cyclic GC passes
@@ -111,27 +117,33 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
     finally:
         if gc_was_enabled:
             gc.enable()
+    groups = _AstGroups(_statement_groups(tree.body), lines)
+    del tree
+    chunks = _parse_chunks(groups, _relevant_groups(groups, names), lines, where, cell, external)
+    return ParsedSource(chunks, text)
 
-    lines = split_lines(text)
-    groups = _statement_groups(tree.body)
-    words = [set(_IDENTIFIER.findall("".join(lines[start - 1:end]))) for start, end, _ in groups]
-    relevant = _relevant_groups(groups, words, relevant_names if relevant_names is not None else set())
+
+def _parse_chunks(groups, relevant: list[int], lines: list[str], where: str, cell, external,
+                  strict: bool = True) -> list[Chunk] | None:
+    """libcst-parse the relevant groups. `strict=False`: None on a parse error (the caller
+    splits again the careful way) instead of raising."""
     chunks = []
     for index in relevant:
-        start, end, _ = groups[index]
+        start, end = groups.span(index)
         chunk_text = "".join(lines[start - 1:end])
         if not chunk_text.endswith(("\n", "\r")):
             chunk_text += "\n"
         try:
             module = cst.parse_module(chunk_text)
         except cst.ParserSyntaxError as exc:
+            if not strict:
+                return None
             raise BnlintInputError(
                 f"syntax error at {where}line {exc.raw_line + start - 1}: {exc.message}") from None
         except RecursionError:
             raise BnlintInputError(f"{where}expression nested too deeply to parse") from None
         chunks.append(Chunk(module, start, cell, external))
-    del tree
-    return ParsedSource(chunks, text)
+    return chunks
 
 
 def _statement_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stmt]]]:
@@ -169,31 +181,51 @@ def _bound_names(stmts: list[ast.stmt]) -> set[str]:
     return bound
 
 
-def _has_import(stmts: list[ast.stmt], words: set[str]) -> bool:
-    for stmt in stmts:
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            return True
-        if "import" in words and not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            # `try: import ... except ImportError:` and `if ...: import ...` at module level
-            if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(stmt)):
+class _AstGroups:
+    """Top-level statement groups from the stdlib AST (exact)."""
+
+    def __init__(self, groups: list[tuple[int, int, list[ast.stmt]]], lines: list[str]):
+        self.groups = groups
+        self.words = [set(_IDENTIFIER.findall("".join(lines[a - 1:b]))) for a, b, _ in groups]
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def span(self, index: int) -> tuple[int, int]:
+        return self.groups[index][0], self.groups[index][1]
+
+    def has_import(self, index: int) -> bool:
+        for stmt in self.groups[index][2]:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 return True
-    return False
+            if "import" in self.words[index] and not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                # `try: import ... except ImportError:` and `if ...: import ...` at module level
+                if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(stmt)):
+                    return True
+        return False
+
+    def defines(self, index: int) -> list[str]:
+        return [stmt.name for stmt in self.groups[index][2]
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+
+    def binds(self, index: int) -> set[str]:
+        return _bound_names(self.groups[index][2])
 
 
-def _relevant_groups(groups, words, names: set[str]) -> list[int]:
+def _relevant_groups(groups, names: set[str]) -> list[int]:
     """Indices of groups that mention a seed name, or a name bound by a relevant group, or that
     define a function/class a relevant group uses; imports always. `names` grows in place.
     Bound names are computed only for relevant groups (walking every statement is the slow part)."""
-    relevant = [_has_import(stmts, words[index]) for index, (_, _, stmts) in enumerate(groups)]
+    words = groups.words
+    relevant = [groups.has_import(index) for index in range(len(groups))]
     names |= SEED_NAMES
     def_groups: dict[str, list[int]] = {}
-    for index, (_, _, stmts) in enumerate(groups):
-        for stmt in stmts:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                def_groups.setdefault(stmt.name, []).append(index)
+    for index in range(len(groups)):
+        for name in groups.defines(index):
+            def_groups.setdefault(name, []).append(index)
     for index, is_relevant in enumerate(relevant):
         if is_relevant:
-            names |= _bound_names(groups[index][2])
+            names |= groups.binds(index)
     changed = True
     while changed:
         changed = False
@@ -202,10 +234,109 @@ def _relevant_groups(groups, words, names: set[str]) -> list[int]:
                 continue
             relevant[index] = True
             changed = True
-            names |= _bound_names(groups[index][2])
+            names |= groups.binds(index)
             for name in words[index]:
                 for def_index in def_groups.get(name, ()):
                     if not relevant[def_index]:
                         relevant[def_index] = True
-                        names |= _bound_names(groups[def_index][2])
+                        names |= groups.binds(def_index)
     return [index for index, flag in enumerate(relevant) if flag]
+
+
+# --- big files: split without building the AST -----------------------------------------------
+
+# Above this size the stdlib AST of the whole file costs seconds and hundreds of MB: check the
+# syntax with compile() (no Python objects), split at lines that certainly start a top-level
+# statement, and fall back to the AST split if a relevant piece does not parse on its own.
+FAST_SPLIT_CHARS = 2_000_000
+_CONTINUATION = re.compile(r"(?:else|elif|except|finally)\b")
+_DEF = re.compile(r"(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)")
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:import|from)[ \t]", re.M)
+_IMPORT_STATEMENT = re.compile(r"^[ \t]*(?:import|from)[ \t][^\n]*", re.M)
+_TEXT_BINDS = re.compile(
+    r"^[ \t]*((?:[A-Za-z_]\w*[ \t]*,[ \t]*)*[A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=(?!=)"  # a, b = ... / a: T = ...
+    r"|\bfor[ \t]+([A-Za-z_]\w*)"                                   # for name in
+    r"|\bas[ \t]+([A-Za-z_]\w*)"                                    # import x as name, with ... as name
+    r"|\.(\w+)[ \t]*=(?!=)"                                         # obj.attr = ...
+    r"|^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.M)
+
+
+def _parse_big(text: str, lines: list[str], where: str, cell, external, names: set[str]) -> ParsedSource | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = compile(text, "<bnlint>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise BnlintInputError(f"syntax error at {where}line {exc.lineno}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise BnlintInputError(f"{where}expression nested too deeply to parse") from None
+    except ValueError as exc:
+        raise BnlintInputError(f"cannot parse {where.rstrip(', ') or 'file'}: {exc}") from None
+    executed = {line for _, _, line in code.co_lines() if line is not None}
+    del code
+    groups = _TextGroups(_text_starts(lines, executed), lines)
+    before = set(names)
+    chunks = _parse_chunks(groups, _relevant_groups(groups, names), lines, where, cell, external, strict=False)
+    if chunks is None:
+        names.clear()                         # undo: the careful path computes them again
+        names |= before
+        return None
+    return ParsedSource(chunks, text)
+
+
+def _text_starts(lines: list[str], executed: set[int]) -> list[int]:
+    """Lines that certainly start a top-level statement: at column 0, not a comment, closer or
+    continuation keyword, and running module-level bytecode (so not inside a string)."""
+    starts = []
+    after_decorator = False
+    for number, line in enumerate(lines, 1):
+        if not line or line[0] in " \t#\r\n)]}\"'" or _CONTINUATION.match(line):
+            continue
+        is_decorator = line[0] == "@"
+        if number in executed or is_decorator or _DEF.match(line):
+            if not after_decorator:
+                starts.append(number)
+            after_decorator = is_decorator
+    if not starts or starts[0] != 1:
+        starts.insert(0, 1)
+    return starts
+
+
+class _TextGroups:
+    """Top-level statement groups found from the text (a group may hold several statements)."""
+
+    def __init__(self, starts: list[int], lines: list[str]):
+        ends = [start - 1 for start in starts[1:]] + [len(lines)]
+        self.spans = list(zip(starts, ends))
+        self.texts = ["".join(lines[a - 1:b]) for a, b in self.spans]
+        self.words = [set(_IDENTIFIER.findall(text)) for text in self.texts]
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def span(self, index: int) -> tuple[int, int]:
+        return self.spans[index]
+
+    def has_import(self, index: int) -> bool:
+        return "import" in self.words[index] and _IMPORT_LINE.search(self.texts[index]) is not None
+
+    def defines(self, index: int) -> list[str]:
+        match = _DEF.match(self.texts[index])
+        return [match.group(1)] if match else []
+
+    def binds(self, index: int) -> set[str]:
+        # import lines are handled below (their `as` names only count for Keras-ish modules)
+        body = _IMPORT_STATEMENT.sub("", self.texts[index])
+        bound = {name.strip() for groups in _TEXT_BINDS.findall(body)
+                 for found in groups if found for name in found.split(",")}
+        if self.has_import(index):
+            for match in re.finditer(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+)?import[ \t]+([^\n#]+)",
+                                     self.texts[index], re.M):
+                module = (match.group(1) or match.group(2)).split()[0].split(".")[0]
+                if module in _UNRELATED_MODULES:
+                    continue
+                for part in match.group(2).replace("(", " ").replace(")", " ").split(","):
+                    pieces = part.split()
+                    if pieces:
+                        bound.add(pieces[-1].split(".")[0])
+        return bound
