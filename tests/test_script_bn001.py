@@ -2,7 +2,7 @@
 import pytest
 
 from bnlint.finding import Applicability, Severity
-from test_script_support import analyze, codes, findings, fix, where
+from test_script_support import analyze, codes, findings, fix
 
 FLATTENED_FROZEN = """\
 from tensorflow.keras.applications import ResNet50
