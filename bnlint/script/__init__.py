@@ -32,6 +32,7 @@ from bnlint.script.source import (
 )
 from bnlint.script.target_inference import infer_target, note_install_lines
 from bnlint.suppression import parse_suppressions
+from bnlint.target import KerasTarget
 
 __all__ = ["ModelBuild", "ScriptResult", "analyze_script", "apply_fixes", "SCRIPT_CODES"]
 
@@ -152,7 +153,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
         for report in RULES[code](facts, target):
             if report.site.external:
                 continue
-            finding = _finding(report, display_path)
+            finding = _finding(report, display_path, target)
             # the same fact seen twice (a helper called twice) is one finding; two bases wired into
             # one model are two
             findings.setdefault((finding.code, finding.cell, finding.line, finding.column, finding.message), finding)
@@ -160,7 +161,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     return ScriptResult(ordered, suppressions, _model_builds(facts))
 
 
-def _finding(report: Report, display_path: str) -> Finding:
+def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
     site = report.site
     line, column, end_line, end_column = site.chunk.position(site.node)
     statement_line = site.chunk.position(site.statement)[0]
@@ -176,8 +177,15 @@ def _finding(report: Report, display_path: str) -> Finding:
         where = f"cell {other.chunk.cell}: " if other.chunk.cell is not None else ""
         related.append(Related(display_path, r_line, r_column, where + text, r_end_line, r_end_column))
     return Finding(report.code, report.message, display_path, line, column, end_line, end_column,
-                   severity=report.severity, cell=site.chunk.cell, help=report.help, fix=fix,
+                   severity=report.severity, cell=site.chunk.cell, help=_with_target(report.help, target), fix=fix,
                    related=tuple(related), statement_line=statement_line)
+
+
+def _with_target(help_text: str, target: KerasTarget) -> str:
+    """Say which Keras the advice is for, and how that was decided: the fix differs per version."""
+    if target.source.startswith("--target-keras"):
+        return help_text
+    return f"{help_text} (Advice for {target.label}: {target.source}; set `target-keras` if your code runs elsewhere.)"
 
 
 def _edit(edit: NodeEdit) -> Edit:
