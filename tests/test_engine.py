@@ -71,8 +71,19 @@ def test_script_advice_names_the_keras_it_is_for_and_why(run_cli, tmp_path):
     shutil.copy(FIXTURES / "example" / "train_flattened.py", unpinned / "train.py")
     code, out, _ = run_cli("--no-config", "--output-format", "json", unpinned / "train.py")
     (bn001,) = [f for f in json.loads(out) if f["code"] == "BN001"]
+    # only guessed from the Keras 2.x-style imports: the legacy advice, but the rewrite stays on offer
+    assert bn001["severity"] == "error"
+    assert "Advice for standalone Keras 2.x: imports keras; imports from keras.applications.inception_v3" in bn001["help"]
+    assert bn001["fix"]["applicability"] == "unsafe"
+
+    (unpinned / "train.py").write_text(
+        "import keras\n\nbase = keras.applications.InceptionV3(include_top=False)\nbase.trainable = False\n"
+        "x = keras.applications.inception_v3.preprocess_input(base.output)\n"
+        "model = keras.Model(base.input, keras.layers.Dense(2)(x))\n")
+    code, out, _ = run_cli("--no-config", "--output-format", "json", unpinned / "train.py")
+    (bn001,) = [f for f in json.loads(out) if f["code"] == "BN001"]
     assert bn001["severity"] == "warning"
-    assert "Advice for Keras 3 < 3.16: imports keras" in bn001["help"]
+    assert "Advice for Keras 3 < 3.16: imports keras;" in bn001["help"]
 
     code, out, _ = run_cli("--no-config", "--target-keras", "tf2", "--output-format", "json", tmp_path / "train.py")
     (bn001,) = [f for f in json.loads(out) if f["code"] == "BN001"]
