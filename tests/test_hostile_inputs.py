@@ -377,3 +377,24 @@ def test_fix_keeps_the_notebook_json_layout(tmp_path):
     expected = json.loads(text)
     expected["cells"][1]["source"][BN003_LINE - 1] = "x = base(x, training=False)\n"
     assert fixed == json.dumps(expected, indent=1, ensure_ascii=False) + "\n"
+
+
+def test_unreadable_folder_is_reported_and_the_walk_goes_on(tmp_path, monkeypatch, run_cli):
+    need(GOOD_MODEL)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "train.py").write_text(BN003_SCRIPT)
+    shutil.copy(GOOD_MODEL, tmp_path / "model.h5")
+    real_scandir = os.scandir
+
+    def deny(path="."):  # tests run as root, where chmod 000 does not deny listing
+        if Path(path).resolve() == locked.resolve():
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr("os.scandir", deny)
+    code, out, err = run_cli("--no-config", "--output-format", "json", ".", cwd=tmp_path)
+    findings = json.loads(out)
+    assert code == 1 and "Traceback" not in err
+    assert "Permission denied" in assert_one_clear_bn900(findings, "locked")
+    assert {"BN101", "BN102"} <= {f["code"] for f in findings if f["path"] == "model.h5"}
