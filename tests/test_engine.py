@@ -128,3 +128,42 @@ def test_no_link_when_unsure(run_cli, tmp_path):
     (tmp_path / "b.py").write_text(MOBILENET_SCRIPT)
     code, out, _ = run_cli("--no-config", "--output-format", "json", "a.py", "b.py", "model.h5", cwd=tmp_path)
     assert all(f["related"] == [] for f in json.loads(out) if f["path"] == "model.h5")
+
+
+BN003_SCRIPT = textwrap.dedent('''\
+    import tensorflow as tf
+
+    base = tf.keras.applications.ResNet50(include_top=False, input_shape=(224, 224, 3))
+    base.trainable = False
+    inputs = tf.keras.Input(shape=(224, 224, 3))
+    x = base(tf.keras.applications.resnet50.preprocess_input(inputs))
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(x))
+''')
+
+
+def test_text_summary_counts_fixes_and_fix_applies_them(run_cli, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(BN003_SCRIPT)
+    code, out, _ = run_cli("--no-config", script)
+    assert out.splitlines()[0].startswith(f"{script}:6:5: BN003 ")
+    assert out.rstrip().endswith("Found 1 finding (1 fixable with --fix).") and code == 1
+    code, out, err = run_cli("--no-config", "--diff", script)
+    assert "-x = base(tf.keras.applications.resnet50.preprocess_input(inputs))" in out
+    assert "+x = base(tf.keras.applications.resnet50.preprocess_input(inputs), training=False)" in out
+    assert "Would fix 1 finding." in err and code == 1 and script.read_text() == BN003_SCRIPT
+    code, out, _ = run_cli("--no-config", "--fix", script)
+    assert code == 0 and out.strip() == "Fixed 1 finding, none remaining."
+    assert "x = base(tf.keras.applications.resnet50.preprocess_input(inputs), training=False)" in script.read_text()
+
+
+def test_unsafe_fixes_are_announced_and_need_the_flag(run_cli, tmp_path):
+    shutil.copy(FIXTURES / "example" / "train_flattened.py", tmp_path / "train.py")
+    (tmp_path / "requirements.txt").write_text("tensorflow==2.15.0\n")
+    code, out, _ = run_cli("--no-config", "train.py", cwd=tmp_path)
+    assert out.rstrip().endswith("Found 1 finding.\n1 hidden fix can be enabled with `--fix --unsafe-fixes`.")
+    code, out, _ = run_cli("--no-config", "--fix", "train.py", cwd=tmp_path)
+    assert "Model(inputs=base_model.input" in (tmp_path / "train.py").read_text()
+    code, out, _ = run_cli("--no-config", "--fix", "--unsafe-fixes", "train.py", cwd=tmp_path)
+    assert code == 0 and "x = base_model(inputs, training=False)" in (tmp_path / "train.py").read_text()
+    code, _, err = run_cli("--no-config", "--unsafe-fixes", "train.py", cwd=tmp_path)
+    assert code == 2 and "--unsafe-fixes needs --fix or --diff" in err

@@ -37,6 +37,7 @@ def render(report: Report) -> str:
             summary += f" ({report.fixable} fixable with --fix)"
         summary += "."
         if report.unsafe_fixable:
-            summary += f"\n{report.unsafe_fixable} more fix{'es are' if report.unsafe_fixable != 1 else ' is'} available with `--fix --unsafe-fixes`."
+            n_unsafe = report.unsafe_fixable
+            summary += f"\n{n_unsafe} hidden fix{'es' if n_unsafe != 1 else ''} can be enabled with `--fix --unsafe-fixes`."
         out.append(summary)
     return "\n".join(out) + "\n"
