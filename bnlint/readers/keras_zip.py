@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pathlib
 import re
+import struct
 import zipfile
 from typing import Any
 
@@ -111,14 +112,62 @@ _INFLATE_IN_MEMORY_BYTES = 256 * 1024 * 1024
 
 
 def _weights_file(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
-    """A seekable file object for model.weights.h5, streamed from the archive when possible.
+    """A seekable file object for model.weights.h5, read in place when possible.
 
-    Keras stores it uncompressed (ZIP_STORED), so ZipExtFile (seekable since Python 3.7) lets h5py
-    read it in place with bounded memory. A deflated member is read into memory only within the cap.
+    Keras stores it uncompressed (ZIP_STORED): h5py then reads the archive's bytes directly through
+    a window onto the member (bounded memory, random access without the CRC pass and rewinds that
+    ZipExtFile.seek costs before Python 3.12). A deflated member is inflated into memory only
+    within the cap.
     """
-    if info.compress_type == zipfile.ZIP_STORED or info.file_size > _INFLATE_IN_MEMORY_BYTES:
+    if info.compress_type == zipfile.ZIP_STORED:
+        return StoredMemberView(zf.fp, info)
+    if info.file_size > _INFLATE_IN_MEMORY_BYTES:
         return zf.open(info)
     return io.BytesIO(_read_capped(zf, info, _INFLATE_IN_MEMORY_BYTES))
+
+
+class StoredMemberView(io.RawIOBase):
+    """Read-only, seekable view of an uncompressed zip member's bytes inside the archive file."""
+
+    _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., file name length, extra length
+
+    def __init__(self, archive, info: zipfile.ZipInfo):
+        super().__init__()
+        self._archive = archive
+        archive.seek(info.header_offset)
+        raw = archive.read(self._LOCAL_HEADER.size)
+        if len(raw) != self._LOCAL_HEADER.size:
+            raise zipfile.BadZipFile(f"truncated local header of {info.filename}")
+        signature, name_length, extra_length = self._LOCAL_HEADER.unpack(raw)
+        if signature != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"bad local header of {info.filename}")
+        self._start = info.header_offset + self._LOCAL_HEADER.size + name_length + extra_length
+        self._size = info.file_size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        n = max(0, min(len(buffer), self._size - self._pos))
+        if n == 0:
+            return 0
+        self._archive.seek(self._start + self._pos)
+        data = self._archive.read(n)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
 
 
 def to_snake_case(name: str) -> str:
