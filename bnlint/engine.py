@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -185,7 +184,8 @@ def run(items: list[tuple[Input, Settings]], options: Options, jobs: int | None 
     jobs = jobs or int(os.environ.get("BNLINT_JOBS", "0")) or (os.cpu_count() or 1)
     work = [(inp, settings, options) for inp, settings in items]
     if jobs > 1 and len(work) >= 8:
-        import multiprocessing
+        import multiprocessing  # only a run with many files pays for the worker machinery
+        from concurrent.futures import ProcessPoolExecutor
 
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
