@@ -103,6 +103,14 @@ def load() -> dict[str, Rule]:
     return {r.code: r for r in rules}
 
 
+def severity_for(finding) -> Severity:
+    """A finding's severity: its own (a rule may raise or lower it), else its rule's default."""
+    if finding.severity is not None:
+        return Severity(finding.severity)
+    rule = load().get(finding.code)
+    return rule.severity if rule else Severity.ERROR
+
+
 def all_codes() -> tuple[str, ...]:
     """Every code, without parsing the YAML (the file names are the codes): cheap for start-up."""
     return tuple(sorted(p.stem for p in _catalogue_dir().glob("BN*.yaml")))

@@ -7,14 +7,13 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from bnlint import catalogue
 from bnlint.config import Settings
 from bnlint.context import RuleContext
 from bnlint.discovery import Input
 from bnlint.errors import BnlintInputError
-from bnlint.finding import Applicability, Finding, Related, Severity
+from bnlint.finding import Applicability, Finding, Related
 from bnlint.fixes import FileChanged, unified_diff, write_atomically
 
 REPORT_URL = "https://github.com/bnlint/bnlint/issues"
@@ -70,10 +69,7 @@ def _keep(f: Finding, ctx: RuleContext, suppressions) -> bool:
 
 
 def _with_severity(f: Finding) -> Finding:
-    if f.severity is not None:
-        return f
-    rule = catalogue.load().get(f.code)
-    return replace(f, severity=rule.severity if rule else Severity.ERROR)
+    return f if f.severity is not None else replace(f, severity=catalogue.severity_for(f))
 
 
 def check_input(inp: Input, settings: Settings, options: Options) -> FileOutcome:

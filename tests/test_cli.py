@@ -1,7 +1,6 @@
 """The command line as a user sees it: exit codes, selection, config, formats, discovery."""
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -186,9 +185,9 @@ def test_rule_and_rules_commands(run_cli):
     assert code == 2 and "unknown rule" in err
 
 
-def test_version(run_cli):
+def test_version():
     from bnlint import __version__
+    from conftest import run_bnlint_subprocess
 
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli("--version")
-    assert exit_info.value.code == 0
+    result = run_bnlint_subprocess("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"bnlint {__version__}"

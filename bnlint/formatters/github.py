@@ -37,12 +37,9 @@ PER_LEVEL = 10  # annotations GitHub displays per level per step
 
 def severity_of(f: Finding) -> Severity:
     """The finding's severity, or its rule's default when the engine did not fill it in."""
-    if f.severity is not None:
-        return Severity(f.severity)
-    from bnlint.catalogue import load
+    from bnlint.catalogue import severity_for
 
-    rule = load().get(f.code)
-    return rule.severity if rule else Severity.ERROR
+    return severity_for(f)
 
 
 def repo_root(root: str = ".") -> Path:
