@@ -54,21 +54,14 @@ def fixture(*parts) -> Path:
     return path
 
 
+@pytest.mark.parametrize("source", [("tf_keras", "flat_frozen.h5"), ("keras3", "nested_training_false.keras")],
+                         ids=lambda parts: parts[1])
 @given(edits=EDITS)
-def test_mutated_h5(edits):
-    data = fixture("tf_keras", "flat_frozen.h5").read_bytes()
+def test_mutated_model_file_bytes(source, edits):
+    original = fixture(*source)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m.h5"
-        path.write_bytes(mutate(data, edits))
-        outcome_for(path, "model")
-
-
-@given(edits=EDITS)
-def test_mutated_keras_zip_bytes(edits):
-    data = fixture("keras3", "nested_training_false.keras").read_bytes()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m.keras"
-        path.write_bytes(mutate(data, edits))
+        path = Path(tmp) / original.name
+        path.write_bytes(mutate(original.read_bytes(), edits))
         outcome_for(path, "model")
 
 
