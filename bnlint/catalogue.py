@@ -111,6 +111,7 @@ def severity_for(finding) -> Severity:
     return rule.severity if rule else Severity.ERROR
 
 
+@functools.lru_cache(maxsize=None)
 def all_codes() -> tuple[str, ...]:
     """Every code, without parsing the YAML (the file names are the codes): cheap for start-up."""
     return tuple(sorted(p.stem for p in _catalogue_dir().glob("BN*.yaml")))
