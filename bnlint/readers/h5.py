@@ -23,7 +23,7 @@ from bnlint.readers.bn_weights import (
     statistics_from,
 )
 from bnlint.readers.common import decode_text, load_json
-from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config, writer_from_config
+from bnlint.readers.keras_config import root_from_model_config, writer_from_config
 from bnlint.target import from_keras_version
 
 # h5py raises these (and its own subclasses of them) for corrupt or unexpected files.
@@ -80,11 +80,7 @@ def _graph_from_h5(f: Any, path: pathlib.Path, ctx: RuleContext) -> ModelGraph:
                                 "so the BN layers, their trainable flags and calls are unknown")
         raise BnlintInputError("HDF5 file is not a Keras model: no model_config attribute and no Keras weights")
     model_config = load_json(decode_text(attrs["model_config"], "model_config"), "model_config", ctx.limits)
-    try:
-        root = root_from_model_config(model_config, ctx.limits.max_nesting)
-    except NoLayerGraph as exc:
-        raise NoKerasConfig(f"model_config of class '{exc.class_name}' has no layer graph "
-                            "(a subclassed model): its BN layers cannot be checked") from None
+    root = root_from_model_config(model_config, ctx.limits.max_nesting, "model_config")
     version = decode_text(attrs["keras_version"], "keras_version") if "keras_version" in attrs else None
     return ModelGraph(
         root=root, format="h5", keras_version=version,

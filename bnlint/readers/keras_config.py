@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bnlint.errors import BnlintInputError
+from bnlint.errors import BnlintInputError, NoKerasConfig
 from bnlint.model.graph import CallNode, Layer
 from bnlint.model.semantics import NO_KERAS_VERSION
 from bnlint.target import KerasTarget, Semantics
@@ -22,8 +22,11 @@ _CONSTANT = "_CONSTANT_VALUE"
 _KERAS_TENSOR = "__keras_tensor__"
 
 
-def root_from_model_config(model_config: Any, max_nesting: int) -> Layer:
-    """The outermost model of a `{"class_name", "config"}` model config, with its layers."""
+def root_from_model_config(model_config: Any, max_nesting: int, source: str) -> Layer:
+    """The outermost model of a `{"class_name", "config"}` model config, with its layers.
+
+    `source` names where the config came from ("model_config", "config.json", ...) for messages.
+    """
     if not isinstance(model_config, dict) or "class_name" not in model_config:
         raise BnlintInputError("model config has no class_name: not a Keras model config")
     class_name = model_config.get("class_name")
@@ -31,20 +34,13 @@ def root_from_model_config(model_config: Any, max_nesting: int) -> Layer:
     if not isinstance(class_name, str):
         raise BnlintInputError("model config class_name is not a string")
     if not _is_model_config(class_name, config):
-        raise NoLayerGraph(class_name)
+        raise NoKerasConfig(f"{source} of class '{class_name}' has no layer graph "
+                            "(a subclassed model): its BN layers cannot be checked")
     name = _model_name(config) or class_name
     root = Layer(name=name, class_name=class_name, config=config if isinstance(config, dict) else {},
                  trainable=_trainable(config), path="", is_model=True, sequential=class_name == "Sequential")
     _build_children(root, config, max_nesting)
     return root
-
-
-class NoLayerGraph(Exception):
-    """The config describes a model without a layer graph (a subclassed model)."""
-
-    def __init__(self, class_name: str):
-        super().__init__(class_name)
-        self.class_name = class_name
 
 
 _MODEL_CLASS_NAMES = frozenset({"Functional", "Model", "Sequential"})

@@ -21,7 +21,7 @@ from bnlint.model.graph import BNStatistics, Layer, ModelGraph, WeightsSnapshot
 from bnlint.readers.bn_weights import dataset_at, positional_roles, read_step_count, read_vector, statistics_from
 from bnlint.readers.common import decode_text, json_object, load_json
 from bnlint.readers.h5 import H5_ERRORS, open_h5
-from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config, writer_from_config
+from bnlint.readers.keras_config import root_from_model_config, writer_from_config
 from bnlint.target import from_keras_version
 
 _CONFIG, _METADATA, _WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
@@ -70,11 +70,7 @@ def _graph_from_zip(zf: zipfile.ZipFile, path: pathlib.Path, ctx: RuleContext) -
         metadata = load_json(_read_capped(zf, metadata_info, ctx.limits.max_json_bytes), "metadata.json", ctx.limits)
         if isinstance(metadata, dict) and metadata.get("keras_version") is not None:
             version = decode_text(metadata["keras_version"], "metadata.json keras_version")
-    try:
-        root = root_from_model_config(model_config, ctx.limits.max_nesting)
-    except NoLayerGraph as exc:
-        raise NoKerasConfig(f"config.json of class '{exc.class_name}' has no layer graph "
-                            "(a subclassed model): its BN layers cannot be checked") from None
+    root = root_from_model_config(model_config, ctx.limits.max_nesting, "config.json")
     compile_config = model_config.get("compile_config")
     return ModelGraph(
         root=root, format="keras", keras_version=version,

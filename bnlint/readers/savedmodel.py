@@ -18,7 +18,7 @@ from bnlint.errors import BnlintInputError, NoKerasConfig
 from bnlint.model.graph import ModelGraph, WeightsSnapshot
 from bnlint.readers.bn_weights import MAX_CHANNELS, statistics_from
 from bnlint.readers.common import decode_text, json_object, load_json
-from bnlint.readers.keras_config import NoLayerGraph, root_from_model_config, writer_from_config
+from bnlint.readers.keras_config import root_from_model_config, writer_from_config
 from bnlint.readers.protowire import LENGTH_DELIMITED, VARINT, ProtoError, iter_fields
 from bnlint.readers.tensor_bundle import OBJECT_GRAPH_KEY, TensorBundle, object_graph
 from bnlint.target import from_keras_version
@@ -81,11 +81,7 @@ def read_savedmodel(folder: pathlib.Path, ctx: RuleContext) -> ModelGraph:
     model_config = root_metadata.get("model_config")
     if not isinstance(model_config, dict):
         model_config = {"class_name": root_metadata.get("class_name"), "config": root_metadata.get("config")}
-    try:
-        root = root_from_model_config(model_config, ctx.limits.max_nesting)
-    except NoLayerGraph as exc:
-        raise NoKerasConfig(f"the SavedModel holds a '{exc.class_name}' without a layer graph "
-                            "(a subclassed model): its BN layers cannot be checked") from None
+    root = root_from_model_config(model_config, ctx.limits.max_nesting, "the SavedModel's model config")
     version = root_metadata.get("keras_version")
     version = version if isinstance(version, str) else None
     return ModelGraph(

@@ -10,6 +10,7 @@ first line.
 from __future__ import annotations
 
 import ast
+import contextlib
 import gc
 import re
 import sys
@@ -89,6 +90,20 @@ class ParsedSource:
                 return True
         return False
 
+
+@contextlib.contextmanager
+def _parse_errors_as_bn900(where: str):
+    """What Python's parser raises on bad source, as one clear BN900 reason."""
+    try:
+        yield
+    except SyntaxError as exc:
+        raise BnlintInputError(f"syntax error at {where}line {exc.lineno}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise BnlintInputError(f"{where}expression nested too deeply to parse") from None
+    except ValueError as exc:
+        raise BnlintInputError(f"cannot parse {where.rstrip(', ') or 'file'}: {exc}") from None
+
+
 def parse_python(text: str, cell: int | None = None, external: bool = False,
                  relevant_names: set[str] | None = None) -> ParsedSource:
     """Parse the statements of `text` that can matter. `relevant_names` carries the names found
@@ -105,15 +120,9 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
         # The AST of a big file is millions of objects that all stay alive: cyclic GC passes
         # during its construction only cost time.
         gc.disable()
-        with warnings.catch_warnings():
+        with _parse_errors_as_bn900(where), warnings.catch_warnings():
             warnings.simplefilter("ignore")          # invalid escape sequences etc.
             tree = ast.parse(text)
-    except SyntaxError as exc:
-        raise BnlintInputError(f"syntax error at {where}line {exc.lineno}: {exc.msg}") from None
-    except (RecursionError, MemoryError):
-        raise BnlintInputError(f"{where}expression nested too deeply to parse") from None
-    except ValueError as exc:
-        raise BnlintInputError(f"cannot parse {where.rstrip(', ') or 'file'}: {exc}") from None
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -262,16 +271,9 @@ _TEXT_BINDS = re.compile(
 
 
 def _parse_big(text: str, lines: list[str], where: str, cell, external, names: set[str]) -> ParsedSource | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            code = compile(text, "<bnlint>", "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        raise BnlintInputError(f"syntax error at {where}line {exc.lineno}: {exc.msg}") from None
-    except (RecursionError, MemoryError):
-        raise BnlintInputError(f"{where}expression nested too deeply to parse") from None
-    except ValueError as exc:
-        raise BnlintInputError(f"cannot parse {where.rstrip(', ') or 'file'}: {exc}") from None
+    with _parse_errors_as_bn900(where), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = compile(text, "<bnlint>", "exec", dont_inherit=True)
     executed = {line for _, _, line in code.co_lines() if line is not None}
     del code
     groups = _TextGroups(_text_starts(lines, executed), lines)
