@@ -136,9 +136,10 @@ def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileO
         findings, result = _analyze_script(inp, original, ctx)
     except BnlintInputError as e:
         return [Finding(e.code, e.reason, inp.display)]
-    outcome.model_builds = list(getattr(result, "model_builds", []) or [])
+    outcome.model_builds = list(result.model_builds)
     if not (options.fix or options.diff):
         return findings
+    unfixed = findings  # what the file on disk still has when nothing gets written
 
     from bnlint.script import apply_fixes
 
@@ -161,13 +162,12 @@ def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileO
     outcome.fixed = max(0, before - len(findings))
     if options.diff:
         outcome.diff = unified_diff(inp.display, original, current)
-        # --diff writes nothing: report what is still there now
-        return _analyze_script(inp, original, ctx)[0]
+        return unfixed  # --diff writes nothing
     try:
         write_atomically(inp.path, original, current)
     except (FileChanged, OSError) as e:
         outcome.fixed = 0
-        return _analyze_script(inp, original, ctx)[0] + [_bn900(inp, f"fixes not written: {e}")]
+        return unfixed + [_bn900(inp, f"fixes not written: {e}")]
     return findings
 
 
