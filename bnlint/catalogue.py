@@ -7,6 +7,7 @@ In a checkout the files are in the top-level `rules/`; in a wheel they ship as
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,8 +108,38 @@ def severity_for(finding) -> Severity:
     """A finding's severity: its own (a rule may raise or lower it), else its rule's default."""
     if finding.severity is not None:
         return Severity(finding.severity)
-    rule = load().get(finding.code)
-    return rule.severity if rule else Severity.ERROR
+    header = headers().get(finding.code)
+    return header.severity if header else Severity.ERROR
+
+
+# `name:` and `severity:` are one-word top-level scalars in every rule file.
+_HEADER_LINE = re.compile(r"^(name|severity):[ \t]*['\"]?([\w-]+)['\"]?[ \t]*$", re.M)
+
+
+@dataclass(frozen=True)
+class RuleHeader:
+    name: str
+    severity: Severity
+
+
+@functools.lru_cache(maxsize=None)
+def headers() -> dict[str, RuleHeader]:
+    """Each rule's name and default severity, read from its top-level `name:` and `severity:` lines.
+
+    Output of every check with findings needs them, and importing PyYAML costs more than a whole
+    small check; a test holds them equal to the parsed catalogue. A file whose lines are not in
+    that shape falls back to the full parse."""
+    parsed = {code: RuleHeader(rule.name, rule.severity) for code, rule in load().items()} \
+        if load.cache_info().currsize else None
+    if parsed is not None:
+        return parsed
+    out = {}
+    for path in sorted(_catalogue_dir().glob("BN*.yaml")):
+        fields = dict(_HEADER_LINE.findall(path.read_text(encoding="utf-8")))
+        if set(fields) != {"name", "severity"} or fields["severity"] not in Severity._value2member_map_:
+            return {code: RuleHeader(rule.name, rule.severity) for code, rule in load().items()}
+        out[path.stem] = RuleHeader(fields["name"], Severity(fields["severity"]))
+    return out
 
 
 @functools.lru_cache(maxsize=None)

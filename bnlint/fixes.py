@@ -1,10 +1,8 @@
 """Writing fixed files without ever losing data, and showing fixes as a diff."""
 from __future__ import annotations
 
-import difflib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 
@@ -19,6 +17,8 @@ def write_atomically(path: Path, original: bytes, new: bytes) -> None:
         if f.read() != original:
             raise FileChanged(f"{path} changed while bnlint was fixing it; left unchanged")
     mode = stat.S_IMODE(os.stat(path).st_mode)
+    import tempfile  # only when writing fixes: a plain check never pays for it
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".bnlint-tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -38,5 +38,7 @@ def write_atomically(path: Path, original: bytes, new: bytes) -> None:
 def unified_diff(display: str, original: bytes, new: bytes) -> str:
     a = original.decode("utf-8", errors="replace").splitlines(keepends=True)
     b = new.decode("utf-8", errors="replace").splitlines(keepends=True)
+    import difflib  # only for --diff
+
     lines = list(difflib.unified_diff(a, b, fromfile=f"a/{display}", tofile=f"b/{display}"))
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)

@@ -34,6 +34,16 @@ def test_catalogue_entries_are_complete(path):
     assert data["references"] and all(r.startswith("https://") for r in data["references"])
 
 
+def test_rule_headers_read_without_yaml_match_the_parsed_catalogue():
+    catalogue.load.cache_clear()          # the line reader is used only before the YAML is parsed
+    from_lines = catalogue.headers.__wrapped__()
+    assert catalogue.load.cache_info().currsize == 0, "the headers were read through the YAML parser"
+    parsed = catalogue.load()
+    assert {code: (h.name, h.severity) for code, h in from_lines.items()} == \
+        {code: (rule.name, rule.severity) for code, rule in parsed.items()}
+    assert {code: h.severity.value for code, h in from_lines.items()} == {c: sev for c, (_, sev) in CONTRACT.items()}
+
+
 def test_names_are_unique():
     names = [r.name for r in catalogue.load().values()]
     assert len(names) == len(set(names))

@@ -80,3 +80,23 @@ def test_no_fix_when_input_would_shadow_a_user_name():
     """
     [finding] = findings(source, enabled={"BN001"})
     assert finding.fix is None
+
+
+@pytest.mark.parametrize("elsewhere, expected", [
+    # `inputs=` as a keyword argument is not a use of the name: the fix may take it
+    ("dataset = make_dataset(inputs=files)\n", "inputs = tf.keras.Input("),
+    # an assignment to `inputs` (even only inside a function) is: the fix picks another name
+    ("def load(path):\n    inputs = read(path)\n    return inputs\n", "inputs_1 = tf.keras.Input("),
+    # so is a parameter called `inputs`
+    ("def load(inputs=None):\n    return inputs\n", "inputs_1 = tf.keras.Input("),
+])
+def test_fix_takes_a_fresh_name_for_the_new_input(elsewhere, expected):
+    source = (
+        "import tensorflow as tf\n" + elsewhere +
+        "base = tf.keras.applications.MobileNet(include_top=False, pooling='avg')\n"
+        "base.trainable = False\n"
+        "model = tf.keras.Model(inputs=base.input, outputs=tf.keras.layers.Dense(2)(base.output))\n"
+    )
+    fixed = fix(source)
+    assert expected in fixed
+    compile(fixed, "t.py", "exec")

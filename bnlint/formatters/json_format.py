@@ -34,7 +34,7 @@ def finding_dict(f: Finding, names: dict[str, str]) -> dict:
 
 
 def render(report: Report) -> str:
-    from bnlint.catalogue import load
+    from bnlint.catalogue import headers
 
-    names = {code: rule.name for code, rule in load().items()}
+    names = {code: header.name for code, header in headers().items()}
     return json.dumps([finding_dict(f, names) for f in report.findings], indent=2) + "\n"

@@ -10,8 +10,10 @@ first line.
 from __future__ import annotations
 
 import ast
+import bisect
 import contextlib
 import gc
+import itertools
 import re
 import sys
 import warnings
@@ -74,20 +76,35 @@ class Chunk:
 class ParsedSource:
     chunks: list[Chunk]
     text: str = field(repr=False)
+    # (first line, last line) of every top-level statement group, in order
+    spans: list[tuple[int, int]] = field(default_factory=list, repr=False)
 
     def uses_name(self, name: str) -> bool:
         """Is `name` a variable, parameter, function, class or import anywhere in the text?
 
         Cheap first: an occurrence not followed by `=` is a use. Only when every occurrence is
-        followed by `=` (a keyword argument, or an assignment) does the AST decide."""
+        followed by `=` (a keyword argument, or an assignment) does the AST of the top-level
+        statements holding them decide."""
         occurrences = list(re.finditer(rf"(?<![.\w]){re.escape(name)}(?!\w)([ \t]*=(?!=))?", self.text))
         if not occurrences:
             return False
-        if any(m.group(1) is None for m in occurrences):
+        if any(m.group(1) is None for m in occurrences) or not self.spans:
             return True
-        for node in ast.walk(ast.parse(self.text)):
-            if (isinstance(node, ast.Name) and node.id == name) or (isinstance(node, ast.arg) and node.arg == name):
-                return True
+        lines = split_lines(self.text)
+        line_offsets = list(itertools.accumulate((len(line) for line in lines), initial=0))
+        starts = [first for first, _ in self.spans]
+        groups = set()
+        for match in occurrences:
+            line = bisect.bisect_right(line_offsets, match.start())
+            groups.add(max(bisect.bisect_right(starts, line) - 1, 0))
+        for index in sorted(groups):
+            first, last = self.spans[index]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse("".join(lines[first - 1:last]))
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Name) and node.id == name) or (isinstance(node, ast.arg) and node.arg == name):
+                    return True
         return False
 
 
@@ -129,7 +146,7 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
     groups = _AstGroups(_statement_groups(tree.body), lines)
     del tree
     chunks = _parse_chunks(groups, _relevant_groups(groups, names), lines, where, cell, external)
-    return ParsedSource(chunks, text)
+    return ParsedSource(chunks, text, groups.spans())
 
 
 def _parse_chunks(groups, relevant: list[int], lines: list[str], where: str, cell, external,
@@ -202,6 +219,9 @@ class _AstGroups:
 
     def span(self, index: int) -> tuple[int, int]:
         return self.groups[index][0], self.groups[index][1]
+
+    def spans(self) -> list[tuple[int, int]]:
+        return [(first, last) for first, last, _ in self.groups]
 
     def has_import(self, index: int) -> bool:
         for stmt in self.groups[index][2]:
@@ -283,7 +303,7 @@ def _parse_big(text: str, lines: list[str], where: str, cell, external, names: s
         names.clear()                         # undo: the careful path computes them again
         names |= before
         return None
-    return ParsedSource(chunks, text)
+    return ParsedSource(chunks, text, groups.spans)
 
 
 def _text_starts(lines: list[str], executed: set[int]) -> list[int]:
