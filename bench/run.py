@@ -368,7 +368,7 @@ def versions() -> str:
         commit += "+uncommitted bnlint changes" if (dirty or untracked) else ""
     except OSError:
         commit = "?"
-    pkgs = ", ".join(f"{d} {v(d)}" for d in ("bnlint", "keras", "tf_keras", "tensorflow", "h5py", "libcst", "numpy"))
+    pkgs = ", ".join(f"{d} {v(d)}" for d in ("bnlint", "keras", "tf_keras", "tensorflow", "h5py", "numpy"))
     return f"bnlint at {commit}; {pkgs}; peers: fixit {peer('fixit')}, ruff {peer('ruff')}"
 
 
@@ -409,7 +409,7 @@ def main() -> int:
     ap.add_argument("--results", type=Path, help="where to write the markdown results")
     args = ap.parse_args()
     import importlib.util
-    if not all(importlib.util.find_spec(m) for m in ("keras", "tf_keras", "h5py", "libcst")):
+    if not all(importlib.util.find_spec(m) for m in ("keras", "tf_keras", "h5py")):
         sys.exit("run with the project's venv (test extras): .venv/bin/python bench/run.py")
     n = args.pairs or (3 if args.quick else 7)
     need = ("models", "tree", "script") if args.only is None else (args.only, "script")

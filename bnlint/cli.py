@@ -1,6 +1,6 @@
 """Command line: `bnlint [options] [PATH ...]`, `bnlint rule CODE`, `bnlint rules`.
 
-Kept light on purpose: `bnlint --version` imports nothing heavy; h5py, libcst and pyyaml load
+Kept light on purpose: `bnlint --version` imports nothing heavy; h5py and the analyzers load
 only when a file that needs them is checked.
 """
 from __future__ import annotations

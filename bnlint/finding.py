@@ -1,7 +1,7 @@
 """The one finding type both analyzers emit, and the pieces a finding carries.
 
-Positions are 1-based everywhere (libcst's 0-based columns are converted by the script
-analyzer before a Finding is built). Model findings use line 1, column 1 and carry the
+Positions are 1-based everywhere, columns in characters (the stdlib AST's 0-based byte
+offsets are converted by the script analyzer before a Finding is built). Model findings use line 1, column 1 and carry the
 layer path instead.
 """
 from __future__ import annotations

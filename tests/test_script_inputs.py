@@ -47,6 +47,18 @@ def test_non_ascii_before_the_finding_counts_columns_in_characters():
     data = CALLED.replace("out = base(", "é = base(").encode()
     [finding] = run(data).findings
     assert (finding.line, finding.column) == (3, 5)
+    assert FIXED_CALL.replace("out = ", "é = ") in fixed(data).decode()
+
+
+@pytest.mark.parametrize("line, column", [
+    ("if ready: out = base(tf.keras.Input((224, 224, 3)))", 17),     # one-line suite
+    ("ready = 1; out = base(tf.keras.Input((224, 224, 3)))", 18),    # second statement of a line
+])
+def test_statements_sharing_a_line_are_analysed(line, column):
+    data = CALLED.replace("out = base(tf.keras.Input((224, 224, 3)))", line).encode()
+    [finding] = run(data).findings
+    assert (finding.line, finding.column) == (3, column)
+    assert fixed(data).decode().splitlines()[2] == line[:-1] + ", training=False)"
 
 
 @pytest.mark.parametrize("data, reason", [
@@ -95,16 +107,17 @@ def test_disabled_rules_skip_everything():
     assert result.findings == [] and result.model_builds == []
 
 
-def test_long_unrelated_code_is_not_parsed_by_libcst(monkeypatch):
-    """Only statements that can matter reach libcst: the bulk of a huge generated file does not."""
-    import libcst
-    parsed = []
-    real = libcst.parse_module
-    monkeypatch.setattr(libcst, "parse_module", lambda code, *a, **k: parsed.append(code) or real(code, *a, **k))
+def test_long_unrelated_code_is_not_analysed(monkeypatch):
+    """Only statements that can matter reach the collector: the bulk of a huge generated file does not."""
+    from bnlint.script.collector import Collector
+    executed = []
+    real = Collector._exec_stmt
+    monkeypatch.setattr(Collector, "_exec_stmt", lambda self, stmt, env: executed.append(stmt) or real(self, stmt, env))
     filler = "".join(f"value_{i} = compute({i}, [1, 2, 3])\n" for i in range(3000))
     result = analyze(CALLED + filler, enabled={"BN003"})
     assert [f.code for f in result.findings] == ["BN003"]
-    assert len(parsed) == 3
+    last_line_of_called = CALLED.count("\n")
+    assert executed and all(stmt.lineno <= last_line_of_called for stmt in executed)
 
 
 @pytest.fixture(params=["ast split", "fast split"])

@@ -3,8 +3,8 @@
     analyze_script(path, display_path, data, ctx) -> ScriptResult
     apply_fixes(data, path, findings) -> bytes
 
-Pipeline: byte prefilter → decode (source.py: encoding, BOM, notebook cells and magics) → parse
-the statements that matter (chunks.py) → one collector pass builds facts (collector.py over the
+Pipeline: byte prefilter → decode (source.py: encoding, BOM, notebook cells and magics) → parse with
+the stdlib `ast`, keep the statements that matter (chunks.py) → one collector pass builds facts (collector.py over the
 abstract values of values.py, facts.py) → the Keras target (ctx.target, else target_inference.py)
 → each enabled rule reads the facts (rules/) → reports become `Finding`s with 1-based positions,
 related locations and text edits (here). `applications.py` knows the keras.applications families.

@@ -1,11 +1,9 @@
-"""Split a script into top-level statements and parse only those that can matter.
+"""Split a script into top-level statements and keep only those that can matter.
 
-libcst builds a full concrete syntax tree in Python objects, which costs about 0.3 ms a line:
-a 200,000-line generated script would take a minute. The stdlib `ast` parser checks the syntax of
-the whole file in a fraction of that and gives statement boundaries; libcst then parses only the
-top-level statements that mention a name the rules care about (plus everything those statements
-bind, to a fixed point), each as its own small module. Positions are shifted back by the chunk's
-first line.
+The stdlib `ast` parses the whole file (a few ms for a typical script) and gives statement
+boundaries and exact positions. Only the top-level statements that mention a name the rules care
+about (plus everything those statements bind, to a fixed point) become chunks for the collector;
+the rest of a big file is never walked.
 """
 from __future__ import annotations
 
@@ -19,14 +17,11 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-
 from bnlint.errors import BnlintInputError
 from bnlint.script.applications import FAMILIES
-from bnlint.script.source import split_lines
+from bnlint.script.source import dominant_newline, split_lines
 
-# Names whose presence makes a statement worth a full parse: what the rules look for.
+# Names whose presence makes a statement worth analysing: what the rules look for.
 SEED_NAMES = frozenset(FAMILIES) | {
     "applications", "load_model", "set_learning_phase", "trainable", "compile", "fit",
     "fit_generator", "train_on_batch", "Model", "Sequential", "Functional", "setattr",
@@ -44,32 +39,46 @@ _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 
 @dataclass(eq=False)
 class Chunk:
-    """One top-level statement group, parsed by libcst on its own."""
+    """One top-level statement group of a file (or notebook cell), as stdlib AST statements.
 
-    module: cst.Module = field(repr=False)
+    Node positions are those of the file (or cell) itself; `ast` counts columns in UTF-8 bytes,
+    findings in characters, so `position` converts."""
+
+    body: list = field(repr=False)   # list[ast.stmt]
     first_line: int            # line of the chunk's first line in the file (or cell)
     cell: int | None
+    lines: list[str] = field(repr=False)    # every line of the file (or cell), with terminators
     external: bool = False     # belongs to a sibling module read for cross-module facts
-    _positions: object = field(default=None, repr=False)
-    _lines: list | None = field(default=None, repr=False)
 
-    def position(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
+    @property
+    def newline(self) -> str:
+        return dominant_newline(self.lines[self.first_line - 1]) if self.lines else "\n"
+
+    def position(self, node: ast.AST) -> tuple[int, int, int, int]:
         """1-based (line, column, end_line, end_column) of `node` in the file or cell."""
-        if self._positions is None:
-            self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
-        code_range = self._positions[node]
-        offset = self.first_line - 1
-        return (code_range.start.line + offset, code_range.start.column + 1,
-                code_range.end.line + offset, code_range.end.column + 1)
+        line, end_line = node.lineno, node.end_lineno or node.lineno
+        end_offset = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+        return (line, self._column(line, node.col_offset) + 1,
+                end_line, self._column(end_line, end_offset) + 1)
 
-    def code(self, node: cst.CSTNode) -> str:
-        return self.module.code_for_node(node)
+    def _column(self, line: int, byte_offset: int) -> int:
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        if text.isascii():
+            return byte_offset
+        return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="replace"))
+
+    def code(self, node: ast.AST) -> str:
+        """The source text of `node`."""
+        line, column, end_line, end_column = self.position(node)
+        if line == end_line:
+            return self.lines[line - 1][column - 1:end_column - 1]
+        parts = [self.lines[line - 1][column - 1:], *self.lines[line:end_line - 1],
+                 self.lines[end_line - 1][:end_column - 1]]
+        return "".join(parts)
 
     def line_text(self, line: int) -> str:
-        """Text of a file (or cell) line inside this chunk, without its line ending."""
-        if self._lines is None:
-            self._lines = split_lines(self.module.code)
-        return self._lines[line - self.first_line].rstrip("\r\n")
+        """Text of a file (or cell) line, without its line ending."""
+        return self.lines[line - 1].rstrip("\r\n")
 
 
 @dataclass
@@ -145,31 +154,9 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
             gc.enable()
     groups = _AstGroups(_statement_groups(tree.body), lines)
     del tree
-    chunks = _parse_chunks(groups, _relevant_groups(groups, names), lines, where, cell, external)
+    chunks = [Chunk(groups.groups[index][2], groups.span(index)[0], cell, lines, external)
+              for index in _relevant_groups(groups, names)]
     return ParsedSource(chunks, text, groups.spans())
-
-
-def _parse_chunks(groups, relevant: list[int], lines: list[str], where: str, cell, external,
-                  strict: bool = True) -> list[Chunk] | None:
-    """libcst-parse the relevant groups. `strict=False`: None on a parse error (the caller
-    splits again the careful way) instead of raising."""
-    chunks = []
-    for index in relevant:
-        start, end = groups.span(index)
-        chunk_text = "".join(lines[start - 1:end])
-        if not chunk_text.endswith(("\n", "\r")):
-            chunk_text += "\n"
-        try:
-            module = cst.parse_module(chunk_text)
-        except cst.ParserSyntaxError as exc:
-            if not strict:
-                return None
-            raise BnlintInputError(
-                f"syntax error at {where}line {exc.raw_line + start - 1}: {exc.message}") from None
-        except RecursionError:
-            raise BnlintInputError(f"{where}expression nested too deeply to parse") from None
-        chunks.append(Chunk(module, start, cell, external))
-    return chunks
 
 
 def _statement_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stmt]]]:
@@ -298,11 +285,20 @@ def _parse_big(text: str, lines: list[str], where: str, cell, external, names: s
     del code
     groups = _TextGroups(_text_starts(lines, executed), lines)
     before = set(names)
-    chunks = _parse_chunks(groups, _relevant_groups(groups, names), lines, where, cell, external, strict=False)
-    if chunks is None:
-        names.clear()                         # undo: the careful path computes them again
-        names |= before
-        return None
+    chunks = []
+    for index in _relevant_groups(groups, names):
+        start, end = groups.span(index)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                piece = ast.parse("".join(lines[start - 1:end]))
+        except SyntaxError:
+            # the text split cut a statement: undo, and let the careful path compute them again
+            names.clear()
+            names |= before
+            return None
+        ast.increment_lineno(piece, start - 1)
+        chunks.append(Chunk(piece.body, start, cell, lines, external))
     return ParsedSource(chunks, text, groups.spans)
 
 

@@ -8,10 +8,9 @@ executed, loops once.
 """
 from __future__ import annotations
 
+import ast
 import pathlib
 import re
-
-import libcst as cst
 
 from bnlint.errors import BnlintInputError
 from bnlint.script.applications import FAMILIES, family_of
@@ -58,6 +57,8 @@ _FIT_METHODS = {"fit", "fit_generator", "train_on_batch"}
 # A test on a layer that selects BatchNormalization layers (isinstance, class name, layer name).
 _BN_TEST = re.compile(r"batch_?norm|BatchNorm|['\"][^'\"\n]{0,12}\bbn\b[^'\"\n]{0,12}['\"]|['\"][^'\"\n]*_bn['\"]|['\"]bn_", re.I)
 _MAX_CALL_DEPTH = 6
+_FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_TRY_STATEMENTS = (ast.Try, ast.TryStar) if hasattr(ast, "TryStar") else (ast.Try,)
 _MAX_FUNCTION_RUNS = 400
 
 
@@ -72,10 +73,10 @@ class Collector:
         self.follow_imports = follow_imports
         self.module_env = Env()
         self._chunk: Chunk | None = None
-        self._statement: cst.CSTNode | None = None
+        self._statement: ast.stmt | None = None
         self._scope: object = "module"
         self._frames: list[list] = []           # return values of the functions being run
-        self._active: list[cst.FunctionDef] = []
+        self._active: list[ast.FunctionDef] = []
         self._runs = 0
         self._called: set[int] = set()
         self._defined: list[object] = []        # Function | Class, to run the never-called ones
@@ -87,7 +88,7 @@ class Collector:
     def run(self, chunks: list[Chunk], run_uncalled: bool = True) -> Env:
         for chunk in chunks:
             self._chunk = chunk
-            self._exec_body(chunk.module.body, self.module_env)
+            self._exec_body(chunk.body, self.module_env)
         if run_uncalled:
             self._run_uncalled()
         return self.module_env
@@ -104,63 +105,60 @@ class Collector:
 
     # --- statements ------------------------------------------------------------------------
 
-    def _site(self, node: cst.CSTNode) -> Site:
+    def _site(self, node: ast.AST) -> Site:
         return Site(node, self._chunk, self._statement or node, self._scope)
 
-    def _exec_body(self, body, env: Env) -> None:
-        if isinstance(body, cst.BaseSuite):
-            body = body.body
+    def _exec_body(self, body: list[ast.stmt], env: Env) -> None:
         for stmt in body:
             self._exec_stmt(stmt, env)
 
-    def _exec_stmt(self, stmt: cst.CSTNode, env: Env) -> None:
+    def _exec_stmt(self, stmt: ast.stmt, env: Env) -> None:
         outer = self._statement
         self._statement = stmt
         try:
-            if isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    self._exec_small(small, env)
-            elif isinstance(stmt, cst.SimpleStatementSuite):
-                for small in stmt.body:
-                    self._exec_small(small, env)
-            elif isinstance(stmt, cst.FunctionDef):
+            if isinstance(stmt, _FUNCTION_DEFS):
+                arguments = stmt.args
                 defaults = {}
-                for param in [*stmt.params.posonly_params, *stmt.params.params, *stmt.params.kwonly_params]:
-                    if param.default is not None:
-                        defaults[param.name.value] = self._eval(param.default, env)
+                positional = [*arguments.posonlyargs, *arguments.args]
+                with_default = positional[len(positional) - len(arguments.defaults):]
+                for param, default in [*zip(with_default, arguments.defaults),
+                                       *zip(arguments.kwonlyargs, arguments.kw_defaults)]:
+                    if default is not None:
+                        defaults[param.arg] = self._eval(default, env)
                 function = Function(stmt, self._chunk, env, defaults)
                 self._defined.append(function)
-                env.set(stmt.name.value, (function,))
-            elif isinstance(stmt, cst.ClassDef):
+                env.set(stmt.name, (function,))
+            elif isinstance(stmt, ast.ClassDef):
                 cls = Class(stmt, self._chunk, env)
                 self._defined.append(cls)
-                env.set(stmt.name.value, (cls,))
-            elif isinstance(stmt, cst.If):
+                env.set(stmt.name, (cls,))
+            elif isinstance(stmt, ast.If):
                 self._exec_if(stmt, env)
-            elif isinstance(stmt, cst.For):
+            elif isinstance(stmt, (ast.For, ast.AsyncFor)):
                 self._maybe(self._exec_for, stmt, env)
-            elif isinstance(stmt, cst.While):
+            elif isinstance(stmt, ast.While):
                 self._eval(stmt.test, env)
                 self._maybe(self._exec_body, stmt.body, env)
                 if stmt.orelse:
-                    self._maybe(self._exec_body, stmt.orelse.body, env)
-            elif isinstance(stmt, cst.With):
+                    self._maybe(self._exec_body, stmt.orelse, env)
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
                 for item in stmt.items:
-                    value = self._eval(item.item, env)
-                    if item.asname is not None:
-                        self._assign(item.asname.name, value, env)
+                    value = self._eval(item.context_expr, env)
+                    if item.optional_vars is not None:
+                        self._assign(item.optional_vars, value, env)
                 self._exec_body(stmt.body, env)
-            elif isinstance(stmt, (cst.Try, cst.TryStar)):
+            elif isinstance(stmt, _TRY_STATEMENTS):
                 self._exec_body(stmt.body, env)
                 for handler in stmt.handlers:
                     self._maybe(self._exec_body, handler.body, env)
-                for extra in (stmt.orelse, stmt.finalbody):
-                    if extra is not None:
-                        self._exec_body(extra.body, env)
-            elif isinstance(stmt, cst.Match):
+                self._exec_body(stmt.orelse, env)
+                self._exec_body(stmt.finalbody, env)
+            elif isinstance(stmt, ast.Match):
                 self._eval(stmt.subject, env)
                 for case in stmt.cases:
                     self._maybe(self._exec_body, case.body, env)
+            else:
+                self._exec_simple(stmt, env)
         finally:
             self._statement = outer
 
@@ -174,89 +172,88 @@ class Collector:
             return True
         return False
 
-    def _exec_small(self, small: cst.BaseSmallStatement, env: Env) -> None:
-        if isinstance(small, cst.Assign):
+    def _exec_simple(self, small: ast.stmt, env: Env) -> None:
+        if isinstance(small, ast.Assign):
             value = self._eval(small.value, env)
             for target in small.targets:
-                self._assign(target.target, value, env, small.value)
-        elif isinstance(small, cst.AnnAssign):
+                self._assign(target, value, env, small.value)
+        elif isinstance(small, ast.AnnAssign):
             if small.value is not None:
                 self._assign(small.target, self._eval(small.value, env), env, small.value)
-        elif isinstance(small, cst.AugAssign):
+        elif isinstance(small, (ast.AugAssign, ast.Expr)):
             self._eval(small.value, env)
-        elif isinstance(small, cst.Expr):
-            self._eval(small.value, env)
-        elif isinstance(small, cst.Return):
+        elif isinstance(small, ast.Return):
             if small.value is not None and self._frames:
                 self._frames[-1].append(self._eval(small.value, env))
             if self._frames:
                 raise _Return
-        elif isinstance(small, cst.Global):
-            env.globals.update(item.name.value for item in small.names)
-        elif isinstance(small, cst.Import):
+        elif isinstance(small, ast.Global):
+            env.globals.update(small.names)
+        elif isinstance(small, ast.Import):
             self._import(small, env)
-        elif isinstance(small, cst.ImportFrom):
+        elif isinstance(small, ast.ImportFrom):
             self._import_from(small, env)
 
-    def _exec_if(self, stmt: cst.If, env: Env) -> None:
+    def _exec_if(self, stmt: ast.If, env: Env) -> None:
         self._eval(stmt.test, env)
         known = self._static_truth(stmt.test, env)
+        # `elif` is an `If` alone in `orelse`: it continues this chain.
+        elif_ = stmt.orelse[0] if len(stmt.orelse) == 1 and isinstance(stmt.orelse[0], ast.If) else None
         if known is not None:
             # `if name == "densenet":` with a known argument: run only the branch taken.
             if known:
                 self._exec_body(stmt.body, env)
-            elif isinstance(stmt.orelse, cst.If):
-                self._exec_if(stmt.orelse, env)
-            elif stmt.orelse is not None:
-                self._exec_body(stmt.orelse.body, env)
+            elif elif_ is not None:
+                self._exec_if(elif_, env)
+            else:
+                self._exec_body(stmt.orelse, env)
             return
         selection = self._layer_test(stmt.test, env)
         # Unknown condition: run both branches; only if both return does the function end here.
         returned = self._maybe(self._exec_body, stmt.body, self._refined(env, selection, positive=True))
-        if isinstance(stmt.orelse, cst.If):
-            returned &= self._maybe(self._exec_if, stmt.orelse, self._refined(env, selection, positive=False))
-        elif stmt.orelse is not None:
-            returned &= self._maybe(self._exec_body, stmt.orelse.body, self._refined(env, selection, positive=False))
+        if elif_ is not None:
+            returned &= self._maybe(self._exec_if, elif_, self._refined(env, selection, positive=False))
+        elif stmt.orelse:
+            returned &= self._maybe(self._exec_body, stmt.orelse, self._refined(env, selection, positive=False))
         else:
             returned = False
         if returned:
             raise _Return
 
-    def _exec_for(self, stmt: cst.For, env: Env) -> None:
+    def _exec_for(self, stmt: ast.For, env: Env) -> None:
         element = self._iterate(stmt.iter, env)
         self._assign(stmt.target, element, env)
         self._exec_body(stmt.body, env)
-        if stmt.orelse is not None:
-            self._exec_body(stmt.orelse.body, env)
+        self._exec_body(stmt.orelse, env)
 
-    def _static_truth(self, test: cst.BaseExpression, env: Env) -> bool | None:
+    def _static_truth(self, test: ast.expr, env: Env) -> bool | None:
         """Value of `name == "literal"` / `!=` when the name holds one known constant."""
-        if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        if not isinstance(test, ast.Compare) or len(test.ops) != 1:
             return None
-        operator = test.comparisons[0].operator
-        if not isinstance(operator, (cst.Equal, cst.NotEqual)):
+        operator = test.ops[0]
+        if not isinstance(operator, (ast.Eq, ast.NotEq)):
             return None
         left = self._eval(test.left, env)
-        right = self._eval(test.comparisons[0].comparator, env)
+        right = self._eval(test.comparators[0], env)
         if len(left) != 1 or len(right) != 1 or not isinstance(left[0], Const) or not isinstance(right[0], Const):
             return None
         if not isinstance(left[0].value, (str, int)) or not isinstance(right[0].value, (str, int)):
             return None
         equal = left[0].value == right[0].value
-        return equal if isinstance(operator, cst.Equal) else not equal
+        return equal if isinstance(operator, ast.Eq) else not equal
 
-    def _iterate(self, iterable: cst.BaseExpression, env: Env) -> tuple:
+    def _iterate(self, iterable: ast.expr, env: Env) -> tuple:
         """Abstract value of one element of `iterable` (`for x in iterable`)."""
-        if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) \
-                and not env.bound(iterable.func.value) and iterable.args:
-            builtin = iterable.func.value
-            inner = iterable.args[0].value
+        if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) \
+                and not env.bound(iterable.func.id) and iterable.args:
+            builtin = iterable.func.id
+            arguments = [_unstarred(arg) for arg in iterable.args]
             if builtin == "enumerate":
-                return (Seq(((Const(None),), self._iterate(inner, env))),)
+                return (Seq(((Const(None),), self._iterate(arguments[0], env))),)
             if builtin in ("list", "reversed", "sorted", "iter", "tuple"):
-                return self._iterate(inner, env)
+                return self._iterate(arguments[0], env)
             if builtin == "zip":
-                return (Seq(tuple(self._iterate(arg.value, env) for arg in iterable.args)),)
+                return (Seq(tuple(self._iterate(arg, env) for arg in arguments)),)
         value = self._eval(iterable, env)
         element = []
         for atom in value:
@@ -272,7 +269,7 @@ class Collector:
 
     # --- layer selections (BN guards, slices, name tests) ----------------------------------
 
-    def _layer_test(self, test: cst.BaseExpression, env: Env) -> tuple[dict, bool | None]:
+    def _layer_test(self, test: ast.expr, env: Env) -> tuple[dict, bool | None]:
         """Which names bound to layers a test is about, and whether it selects BN layers.
 
         Returns ({name: Layer value}, bn) where bn is True (test selects BN layers), False
@@ -311,27 +308,27 @@ class Collector:
 
     # --- assignment ------------------------------------------------------------------------
 
-    def _assign(self, target: cst.BaseExpression, value: tuple, env: Env,
-                value_node: cst.BaseExpression | None = None) -> None:
-        if isinstance(target, cst.Name):
-            self._name_things(target.value, value)
-            env.set(target.value, value)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            elements = [e.value for e in target.elements]
+    def _assign(self, target: ast.expr, value: tuple, env: Env,
+                value_node: ast.expr | None = None) -> None:
+        if isinstance(target, ast.Name):
+            self._name_things(target.id, value)
+            env.set(target.id, value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            elements = [_unstarred(e) for e in target.elts]
             seqs = [a for a in value if isinstance(a, Seq) and len(a.items) == len(elements)]
             for index, element in enumerate(elements):
                 item = union(*(s.items[index] for s in seqs)) if seqs else ()
                 if not seqs and value and all(isinstance(a, Layer) for a in value):
                     item = value
                 self._assign(element, item, env)
-        elif isinstance(target, cst.Attribute):
+        elif isinstance(target, ast.Attribute):
             receiver = self._eval(target.value, env)
-            if target.attr.value == "trainable":
+            if target.attr == "trainable":
                 self._trainable(receiver, value_node, env, target)
             for atom in receiver:
                 if isinstance(atom, Instance):
-                    self._name_things(f"{self._chunk.code(target.value)}.{target.attr.value}", value)
-                    atom.attrs[target.attr.value] = value
+                    self._name_things(f"{self._chunk.code(target.value)}.{target.attr}", value)
+                    atom.attrs[target.attr] = value
                     self._adopt(atom, value)
 
     def _name_things(self, name: str, value: tuple) -> None:
@@ -353,7 +350,7 @@ class Collector:
                 instance.model.components.append(Component(atom.base, "nested"))
                 atom.base.used_as_base = True
 
-    def _trainable(self, receiver: tuple, value_node, env: Env, target: cst.CSTNode) -> None:
+    def _trainable(self, receiver: tuple, value_node, env: Env, target: ast.AST) -> None:
         """`x.trainable = value` (or `setattr(x, "trainable", value)`)."""
         changes = self._trainable_values(value_node, env)
         site = self._site(target)
@@ -394,24 +391,24 @@ class Collector:
 
     # --- imports ---------------------------------------------------------------------------
 
-    def _import(self, node: cst.Import, env: Env) -> None:
+    def _import(self, node: ast.Import, env: Env) -> None:
         for alias in node.names:
-            dotted = _dotted(alias.name)
+            dotted = alias.name
             if alias.asname is not None:
-                env.set(alias.asname.name.value, self._module_value(dotted))
+                env.set(alias.asname, self._module_value(dotted))
             else:
                 root = dotted.split(".")[0]
                 env.set(root, self._module_value(root) if root != dotted else self._module_value(dotted))
             self._note_import(dotted, node)
 
-    def _import_from(self, node: cst.ImportFrom, env: Env) -> None:
-        level = len(node.relative)
-        module = _dotted(node.module) if node.module is not None else ""
+    def _import_from(self, node: ast.ImportFrom, env: Env) -> None:
+        level = node.level or 0
+        module = node.module or ""
         self._note_import(module, node, level)
         sibling = None
         if not QName(module or "x").keras_root and module.split(".")[0] != "tensorflow":
             sibling = self._sibling_env(module, level)
-        if isinstance(node.names, cst.ImportStar):
+        if node.names[0].name == "*":
             if sibling is not None:
                 for name, value in sibling.vars.items():
                     env.set(name, value)
@@ -420,8 +417,8 @@ class Collector:
                     env.set(name, (QName(f"{module}.{name}"),))
             return
         for alias in node.names:
-            name = _dotted(alias.name)
-            bound = alias.asname.name.value if alias.asname is not None else name
+            name = alias.name
+            bound = alias.asname if alias.asname is not None else name
             if sibling is not None:
                 env.set(bound, sibling.get(name))
             elif level == 0:
@@ -452,7 +449,7 @@ class Collector:
                 imports.standalone_signals.append(f"imports {module}")
             elif module.startswith("keras.layers.normalization") or module.startswith("keras.layers.core"):
                 imports.standalone_signals.append(f"imports {module}")
-            elif len(parts) == 3 and parts[1] == "applications" and isinstance(node, cst.ImportFrom):
+            elif len(parts) == 3 and parts[1] == "applications" and isinstance(node, ast.ImportFrom):
                 imports.standalone_signals.append(f"imports from {module}")
 
     def _sibling_env(self, module: str, level: int) -> Env | None:
@@ -494,67 +491,59 @@ class Collector:
 
     # --- expressions -----------------------------------------------------------------------
 
-    def _eval(self, node: cst.BaseExpression, env: Env) -> tuple:
-        if isinstance(node, cst.Name):
-            if node.value in ("True", "False", "None") and not env.bound(node.value):
-                return (Const({"True": True, "False": False, "None": None}[node.value]),)
-            return env.get(node.value)
-        if isinstance(node, cst.Attribute):
+    def _eval(self, node: ast.expr, env: Env) -> tuple:
+        if isinstance(node, ast.Name):
+            return env.get(node.id)
+        if isinstance(node, ast.Attribute):
             return self._attribute(self._eval(node.value, env), node, env)
-        if isinstance(node, cst.Call):
+        if isinstance(node, ast.Call):
             return self._call(node, env)
-        if isinstance(node, cst.Subscript):
+        if isinstance(node, ast.Subscript):
             return self._subscript(node, env)
-        if isinstance(node, (cst.List, cst.Tuple)):
-            items = []
-            for element in node.elements:
-                items.append(self._eval(element.value, env))
-            return (Seq(tuple(items)),)
-        if isinstance(node, cst.Integer):
-            return (Const(int(node.value, 0)) if node.value.isdigit() else Const(None),)
-        if isinstance(node, cst.SimpleString):
-            return (Const(node.evaluated_value),)
-        if isinstance(node, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return (Seq(tuple(self._eval(_unstarred(element), env) for element in node.elts)),)
+        if isinstance(node, ast.Constant):
+            # numbers other than int, and `...`, carry nothing the rules use
+            return (Const(node.value),) if isinstance(node.value, (bool, int, str, bytes, type(None))) else ()
+        if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
             return self._comprehension(node, env)
-        if isinstance(node, cst.NamedExpr):
+        if isinstance(node, ast.NamedExpr):
             value = self._eval(node.value, env)
             self._assign(node.target, value, env)
             return value
-        if isinstance(node, cst.IfExp):
+        if isinstance(node, ast.IfExp):
             self._eval(node.test, env)
             return union(self._eval(node.body, env), self._eval(node.orelse, env))
-        if isinstance(node, cst.Lambda):
+        if isinstance(node, ast.Lambda):
             return ()
         # Anything else (arithmetic, comparisons, dicts, f-strings...): evaluate the parts for
         # their side effects and let tensors flow through.
         return self._eval_children(node, env)
 
-    def _eval_children(self, node: cst.CSTNode, env: Env) -> tuple:
+    def _eval_children(self, node: ast.AST, env: Env) -> tuple:
         found: list[tuple] = []
-        for child in node.children:
-            if isinstance(child, cst.BaseExpression):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
                 found.append(tensors(self._eval(child, env)))
-            elif not isinstance(child, (cst.BaseParenthesizableWhitespace, cst.BaseSuite)):
+            elif not isinstance(child, (ast.expr_context, ast.operator, ast.cmpop, ast.unaryop, ast.boolop)):
                 found.append(self._eval_children(child, env))
         return union(*found)
 
     def _comprehension(self, node, env: Env) -> tuple:
         inner = Env(env)
-        for_in = node.for_in
-        while for_in is not None:
-            element = self._iterate(for_in.iter, inner)
-            self._assign(for_in.target, element, inner)
-            for condition in for_in.ifs:
-                selection = self._layer_test(condition.test, inner)
+        for generator in node.generators:
+            element = self._iterate(generator.iter, inner)
+            self._assign(generator.target, element, inner)
+            for condition in generator.ifs:
+                selection = self._layer_test(condition, inner)
                 inner = self._refined(inner, selection, positive=True)
-            for_in = for_in.inner_for_in
         value = self._eval(node.elt, inner)
         # `[l for l in base.layers if ...]` is itself a selection of layers.
         layers = [Layers(a.owner, a.whole, a.bn, a.via_model) for a in value if isinstance(a, Layer)]
         return tuple(layers) or tensors(value)
 
-    def _attribute(self, receiver: tuple, node: cst.Attribute, env: Env) -> tuple:
-        attr = node.attr.value
+    def _attribute(self, receiver: tuple, node: ast.Attribute, env: Env) -> tuple:
+        attr = node.attr
         out = []
         for atom in receiver:
             if isinstance(atom, QName):
@@ -596,28 +585,28 @@ class Collector:
                     out.append(BaseInput(atom.owner))
         return tuple(out)
 
-    def _subscript(self, node: cst.Subscript, env: Env) -> tuple:
+    def _subscript(self, node: ast.Subscript, env: Env) -> tuple:
         """`base.layers[:100]`, `base.layers[-1]`, `pair[0]`."""
         value = self._eval(node.value, env)
         index: int | None = None
         is_slice, whole = True, False
-        if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
-            is_slice = False
-            expression = node.slice[0].slice.value
-            for atom in self._eval(expression, env):
-                if isinstance(atom, Const) and isinstance(atom.value, int):
-                    index = atom.value
-            if isinstance(expression, cst.UnaryOperation) and isinstance(expression.operator, cst.Minus) \
-                    and isinstance(expression.expression, cst.Integer) and expression.expression.value.isdigit():
-                index = -int(expression.expression.value)
-        elif len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Slice):
-            part = node.slice[0].slice
+        part = node.slice
+        if isinstance(part, ast.Slice):
             for piece in (part.lower, part.upper, part.step):
                 if piece is not None:
                     self._eval(piece, env)
             # `[:]` and `[0:]` select every layer; any other bound selects some of them.
             whole = part.upper is None and part.step is None and (
-                part.lower is None or (isinstance(part.lower, cst.Integer) and part.lower.value == "0"))
+                part.lower is None or _int_literal(part.lower) == 0)
+        elif not (isinstance(part, ast.Tuple) and any(isinstance(e, ast.Slice) for e in part.elts)):
+            is_slice = False
+            for atom in self._eval(part, env):
+                if isinstance(atom, Const) and isinstance(atom.value, int):
+                    index = atom.value
+            if isinstance(part, ast.UnaryOp) and isinstance(part.op, ast.USub) and _int_literal(part.operand) is not None:
+                index = -_int_literal(part.operand)
+        else:
+            self._eval_children(part, env)
         out = []
         for atom in value:
             if isinstance(atom, Layers) and not isinstance(atom, Layer):
@@ -634,8 +623,8 @@ class Collector:
 
     # --- calls -----------------------------------------------------------------------------
 
-    def _call(self, node: cst.Call, env: Env) -> tuple:
-        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "fit_generator" \
+    def _call(self, node: ast.Call, env: Env) -> tuple:
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "fit_generator" \
                 and not self._chunk.external:
             # removed from tf.keras 2.x's recommended API and gone in Keras 3: a standalone-Keras sign
             self.facts.imports.standalone_signals.append("calls fit_generator")
@@ -643,15 +632,19 @@ class Collector:
         positional: list[tuple] = []
         keywords: dict[str, tuple] = {}
         for arg in node.args:
-            value = self._eval(arg.value, env)
-            if arg.keyword is not None:
-                keywords[arg.keyword.value] = value
-            elif not arg.star:
-                positional.append(value)
-        if isinstance(node.func, cst.Name) and not env.bound(node.func.value):
-            builtin = node.func.value
-            if builtin == "setattr" and len(node.args) >= 3 and _string(node.args[1].value) == "trainable":
-                self._trainable(positional[0], node.args[2].value, env, node)
+            if isinstance(arg, ast.Starred):
+                self._eval(arg.value, env)
+            else:
+                positional.append(self._eval(arg, env))
+        for keyword in node.keywords:
+            value = self._eval(keyword.value, env)
+            if keyword.arg is not None:
+                keywords[keyword.arg] = value
+        if isinstance(node.func, ast.Name) and not env.bound(node.func.id):
+            builtin = node.func.id
+            if builtin == "setattr" and len(positional) >= 3 and len(node.args) == len(positional) \
+                    and _string(node.args[1]) == "trainable":
+                self._trainable(positional[0], node.args[2], env, node)
                 return ()
             if builtin in ("list", "tuple", "reversed", "sorted") and positional:
                 return positional[0]
@@ -667,7 +660,7 @@ class Collector:
         # A layer applied to tensors (`Dense(2)(x)`), a tf op, ...: the result derives from them.
         return union(*(tensors(v) for v in positional), *(tensors(v) for v in keywords.values()))
 
-    def _call_atom(self, atom, node: cst.Call, positional, keywords, env: Env) -> tuple | None:
+    def _call_atom(self, atom, node: ast.Call, positional, keywords, env: Env) -> tuple | None:
         if isinstance(atom, QName):
             return self._call_qualified(atom, node, positional, keywords, env)
         if isinstance(atom, BaseV):
@@ -684,7 +677,7 @@ class Collector:
             return self._instantiate(atom, positional, keywords, node)
         return None
 
-    def _call_qualified(self, q: QName, node: cst.Call, positional, keywords, env: Env) -> tuple | None:
+    def _call_qualified(self, q: QName, node: ast.Call, positional, keywords, env: Env) -> tuple | None:
         last = q.last
         root = q.keras_root
         if last in FAMILIES and ("applications" in q.parts or root):
@@ -722,25 +715,24 @@ class Collector:
         if not self._chunk.external:
             self.facts.imports.keras_roots.append(root)
 
-    def _new_base(self, q: QName, node: cst.Call, positional, keywords) -> Base:
+    def _new_base(self, q: QName, node: ast.Call, positional, keywords) -> Base:
         weights = "imagenet"
         input_shape = None
         include_preprocessing = None
         input_tensor = False
         input_tensor_arg = None
-        for arg in node.args:
-            keyword = arg.keyword.value if arg.keyword is not None else None
-            if keyword == "weights":
+        for arg in node.keywords:
+            if arg.arg == "weights":
                 weights = _weights_kind(arg.value)
-            elif keyword == "input_shape" and isinstance(arg.value, (cst.Tuple, cst.List)):
+            elif arg.arg == "input_shape" and isinstance(arg.value, (ast.Tuple, ast.List)):
                 input_shape = arg.value
-            elif keyword == "input_tensor":
-                input_tensor = not (isinstance(arg.value, cst.Name) and arg.value.value == "None")
+            elif arg.arg == "input_tensor":
+                input_tensor = not (isinstance(arg.value, ast.Constant) and arg.value.value is None)
                 input_tensor_arg = arg
-            elif keyword == "include_preprocessing":
+            elif arg.arg == "include_preprocessing":
                 include_preprocessing = _literal_bool(arg.value)
-        if len(positional) >= 2 and node.args[1].keyword is None:
-            weights = _weights_kind(node.args[1].value)
+        if len(node.args) >= 2 and not any(isinstance(a, ast.Starred) for a in node.args[:2]):
+            weights = _weights_kind(node.args[1])
         base = Base(q.last, family_of(q.last), weights, self._site(node), input_shape=input_shape,
                     input_tensor=input_tensor, include_preprocessing=include_preprocessing,
                     input_tensor_arg=input_tensor_arg)
@@ -749,14 +741,14 @@ class Collector:
             self._note_root(q.keras_root)
         return base
 
-    def _new_model(self, node: cst.Call, positional, keywords) -> tuple:
+    def _new_model(self, node: ast.Call, positional, keywords) -> tuple:
         inputs = positional[0] if positional else keywords.get("inputs", keywords.get("input", ()))
         outputs = positional[1] if len(positional) > 1 else keywords.get("outputs", keywords.get("output", ()))
         inputs_node = None
-        for index, arg in enumerate(node.args):
-            if (arg.keyword is None and index == 0) or (arg.keyword is not None and arg.keyword.value in ("inputs", "input")):
-                inputs_node = arg.value
-                break
+        if node.args and not isinstance(node.args[0], ast.Starred):
+            inputs_node = node.args[0]
+        else:
+            inputs_node = next((k.value for k in node.keywords if k.arg in ("inputs", "input")), None)
         model = ModelFact(self._site(node))
         input_atoms = atoms(inputs)
         base_inputs = {id(a.base) for a in input_atoms if isinstance(a, BaseInput)}
@@ -789,14 +781,14 @@ class Collector:
                 for component in atom.model.components:
                     model.components.append(Component(component.base, "nested"))
 
-    def _call_base(self, base: Base, node: cst.Call, env: Env, positional) -> tuple:
+    def _call_base(self, base: Base, node: ast.Call, env: Env, positional) -> tuple:
         base.used_as_base = True
         training, training_arg = "absent", None
-        for arg in node.args:
-            if arg.keyword is not None and arg.keyword.value == "training":
+        for arg in node.keywords:
+            if arg.arg == "training":
                 training_arg = arg
                 literal = _literal_bool(arg.value)
-                if literal is False or (isinstance(arg.value, cst.Integer) and arg.value.value == "0"):
+                if literal is False:
                     training = "false"
                 elif literal is True:
                     training = "true"
@@ -809,7 +801,7 @@ class Collector:
         self.facts.base_calls.append(call)
         return (NestedTensor(call),)
 
-    def _call_method(self, method: Method, node: cst.Call, positional, keywords) -> tuple | None:
+    def _call_method(self, method: Method, node: ast.Call, positional, keywords) -> tuple | None:
         receiver = method.receiver
         if isinstance(receiver, BaseV):
             model = receiver.base
@@ -830,20 +822,16 @@ class Collector:
         if name == "get_layer":
             if isinstance(receiver, BaseV):
                 return (Layer(receiver.base, False, "all", False, None),)
-            nested = _nested_base_named(model, _string(node.args[0].value) if node.args else None)
+            nested = _nested_base_named(model, _string(node.args[0]) if node.args else None)
             if nested is not None:
                 return (BaseV(nested),)     # `model.get_layer("efficientnetb0")` is the base itself
             return (Layer(model, False, "all", False, None),)
         return ()
 
-    def _learning_phase(self, node: cst.Call) -> None:
+    def _learning_phase(self, node: ast.Call) -> None:
         value = "other"
-        if node.args:
-            literal = node.args[0].value
-            if isinstance(literal, cst.Integer) and literal.value in ("0", "1"):
-                value = literal.value
-            elif _literal_bool(literal) is not None:
-                value = "1" if _literal_bool(literal) else "0"
+        if node.args and _literal_bool(node.args[0]) is not None:
+            value = "1" if _literal_bool(node.args[0]) else "0"
         self.facts.events.append(LearningPhase(self._site(node), value=value))
 
     # --- user functions and classes --------------------------------------------------------
@@ -854,12 +842,12 @@ class Collector:
             return ()
         self._runs += 1
         env = Env(function.env)
-        params = [*function.node.params.posonly_params, *function.node.params.params]
+        params = [*function.node.args.posonlyargs, *function.node.args.args]
         if bind_self is not None and params:
-            env.set(params[0].name.value, (bind_self,))
+            env.set(params[0].arg, (bind_self,))
             params = params[1:]
         for index, param in enumerate(params):
-            name = param.name.value
+            name = param.arg
             if index < len(positional):
                 env.set(name, positional[index])
             elif name in keywords:
@@ -868,8 +856,8 @@ class Collector:
                 env.set(name, function.defaults[name])
             elif name == "training":
                 env.set(name, (TrainingParam(),))
-        for param in function.node.params.kwonly_params:
-            name = param.name.value
+        for param in function.node.args.kwonlyargs:
+            name = param.arg
             env.set(name, keywords.get(name, function.defaults.get(name, ())))
             if name == "training" and name not in keywords:
                 env.set(name, (TrainingParam(),))
@@ -889,24 +877,24 @@ class Collector:
 
     def _instantiate(self, cls: Class, positional, keywords, node) -> tuple:
         model = ModelFact(Site(node, self._chunk, self._statement or node, self._scope),
-                          name=f"<{cls.node.name.value} instance>", kind="subclass")
+                          name=f"<{cls.node.name} instance>", kind="subclass")
         instance = Instance(cls, model)
         methods = []
         saved = self._chunk
         self._chunk = cls.chunk
         class_env = Env(cls.env)
-        for stmt in cls.node.body.body:
-            if isinstance(stmt, cst.FunctionDef):
+        for stmt in cls.node.body:
+            if isinstance(stmt, _FUNCTION_DEFS):
                 methods.append(Function(stmt, cls.chunk, cls.env, {}))
             else:
                 self._exec_stmt(stmt, class_env)
         self._chunk = saved
         # __init__ first (it creates the attributes), then the others in source order.
-        methods.sort(key=lambda f: f.node.name.value != "__init__")
+        methods.sort(key=lambda f: f.node.name != "__init__")
         outer, self._in_method = self._in_method, True
         try:
             for method in methods:
-                if method.node.name.value == "__init__":
+                if method.node.name == "__init__":
                     self._call_function(method, positional, keywords, node, bind_self=instance)
                 else:
                     self._call_function(method, [], {}, node, bind_self=instance)
@@ -940,31 +928,32 @@ def _nested_base_named(model, layer_name: str | None) -> Base | None:
     return matches[0] if matches else None
 
 
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
+def _unstarred(node: ast.expr) -> ast.expr:
+    """`x` of `*x` (a starred element or argument); any other node itself."""
+    return node.value if isinstance(node, ast.Starred) else node
+
+
+def _int_literal(node: ast.expr) -> int | None:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
-
-
-def _string(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
     return None
 
 
-def _literal_bool(node: cst.BaseExpression) -> bool | None:
-    if isinstance(node, cst.Name) and node.value in ("True", "False"):
-        return node.value == "True"
-    if isinstance(node, cst.Integer) and node.value in ("0", "1"):
-        return node.value == "1"
+def _string(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
     return None
 
 
-def _weights_kind(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name) and node.value == "None":
+def _literal_bool(node: ast.expr) -> bool | None:
+    """`True`/`False`, and the `0`/`1` that Keras code passes for them."""
+    if isinstance(node, ast.Constant) and type(node.value) in (bool, int) and node.value in (0, 1):
+        return bool(node.value)
+    return None
+
+
+def _weights_kind(node: ast.expr) -> str:
+    if isinstance(node, ast.Constant) and node.value is None:
         return "none"
     text = _string(node)
     if text is None:
@@ -972,30 +961,31 @@ def _weights_kind(node: cst.BaseExpression) -> str:
     return "imagenet" if text == "imagenet" else "path"
 
 
-def _names_in(node: cst.CSTNode) -> list[str]:
+def _names_in(node: ast.AST) -> list[str]:
+    """Variable names a test reads (of `a.b.c` only `a`)."""
     found = []
 
     def walk(n):
-        if isinstance(n, cst.Name):
-            found.append(n.value)
-        elif isinstance(n, cst.Attribute):
+        if isinstance(n, ast.Name):
+            found.append(n.id)
+        elif isinstance(n, ast.Attribute):
             walk(n.value)
-            return
-        for child in n.children:
-            walk(child)
+        else:
+            for child in ast.iter_child_nodes(n):
+                walk(child)
 
     walk(node)
     return found
 
 
-def _negated(node: cst.CSTNode) -> bool:
+def _negated(node: ast.AST) -> bool:
     """Does a test select the complement (`not isinstance(...)`, `'bn' not in name`, `!=`)?"""
     negated = False
-    while isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         negated = not negated
-        node = node.expression
-    if isinstance(node, cst.Comparison):
-        for target in node.comparisons:
-            if isinstance(target.operator, (cst.NotIn, cst.NotEqual, cst.IsNot)):
+        node = node.operand
+    if isinstance(node, ast.Compare):
+        for operator in node.ops:
+            if isinstance(operator, (ast.NotIn, ast.NotEq, ast.IsNot)):
                 negated = not negated
     return negated

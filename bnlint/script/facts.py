@@ -6,9 +6,8 @@ order the program does it.
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
-
-import libcst as cst
 
 from bnlint.script.applications import Family
 from bnlint.script.chunks import Chunk
@@ -18,9 +17,9 @@ from bnlint.script.chunks import Chunk
 class Site:
     """A node and the chunk it was parsed in (positions are resolved only for findings)."""
 
-    node: cst.CSTNode = field(repr=False)
+    node: ast.AST = field(repr=False)
     chunk: Chunk = field(repr=False)
-    statement: cst.CSTNode = field(repr=False)   # the enclosing statement (a suppression comment goes on its first line)
+    statement: ast.AST = field(repr=False)   # the enclosing statement (a suppression comment goes on its first line)
     scope: object = field(repr=False)            # the function/module body the node runs in
 
     @property
@@ -35,9 +34,9 @@ class Base:
     weights: str                      # "imagenet" | "path" | "none" | "unknown"
     site: Site                        # the constructor call
     name: str = "<base>"              # first variable it was bound to
-    input_shape: cst.BaseExpression | None = None   # literal `input_shape=` of the constructor
+    input_shape: ast.expr | None = None   # literal `input_shape=` of the constructor
     input_tensor: bool = False        # built on an existing `Input` via `input_tensor=`
-    input_tensor_arg: cst.Arg | None = None
+    input_tensor_arg: ast.keyword | None = None
     include_preprocessing: bool | None = None
     used_as_base: bool = False        # wired into another model, called or frozen
     named_at_module: bool = False
@@ -101,7 +100,7 @@ class BaseCall:
     base: Base
     site: Site                        # the call
     training: str                     # "absent" | "false" | "true" | "forwarded" | "other"
-    training_arg: cst.Arg | None = None
+    training_arg: ast.keyword | None = None
     # Builds a model: called on a symbolic tensor (`Input`, another layer's output) or inside a
     # subclassed model's method. `base(image_batch)` on data just runs inference.
     symbolic: bool = False

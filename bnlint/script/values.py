@@ -5,9 +5,8 @@ to () because they have nothing to do with a pretrained base.
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
-
-import libcst as cst
 
 from bnlint.script.chunks import Chunk
 from bnlint.script.facts import Base, BaseCall, ModelFact, Site
@@ -107,7 +106,7 @@ class Method:
 
 @dataclass(frozen=True, eq=False)
 class Function:
-    node: cst.FunctionDef
+    node: ast.FunctionDef | ast.AsyncFunctionDef
     chunk: Chunk
     env: "Env"
     defaults: dict
@@ -115,7 +114,7 @@ class Function:
 
 @dataclass(frozen=True, eq=False)
 class Class:
-    node: cst.ClassDef
+    node: ast.ClassDef
     chunk: Chunk
     env: "Env"
 

@@ -4,9 +4,8 @@ Rules never compute positions; the analyzer turns sites and node edits into 1-ba
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
-
-import libcst as cst
 
 from bnlint.finding import Applicability, Severity
 from bnlint.script.chunks import Chunk
@@ -16,7 +15,7 @@ from bnlint.script.facts import Site
 @dataclass(frozen=True)
 class NodeEdit:
     chunk: Chunk
-    node: cst.CSTNode
+    node: ast.AST
     content: str
     # "replace": the node's text; "before": insert at the node's start;
     # "next_line": insert at the start of the line after the node ends.

@@ -7,7 +7,7 @@ falls back to batch statistics as soon as it is unfrozen.
 """
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from bnlint.finding import Applicability, Severity
 from bnlint.script.facts import Component, Facts, ModelFact, TrainableChange
@@ -98,7 +98,7 @@ def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarg
     ref = component.output_refs[0]
     if len(base.output_reads) != 1 or base.output_reads[0].node is not ref.node:
         return None     # the head reads the base's output in several places (branches, skips)
-    if not isinstance(ref.node, cst.Attribute) or ref.node.attr.value != "output":
+    if not isinstance(ref.node, ast.Attribute) or ref.node.attr != "output":
         return None     # `base.layers[-1].output`, `base.outputs`: rewrite by hand
     if ref.scope is not model.site.scope or ref.chunk.cell != model.site.chunk.cell or ref.external:
         return None
@@ -134,8 +134,10 @@ def _nest_on_new_input(facts: Facts, component: Component, ref, target: KerasTar
     if base.input_shape is not None and _all_literal(base.input_shape):
         shape = base.site.chunk.code(base.input_shape)
     name = _fresh(facts, "inputs")
-    newline = chunk.module.default_newline
+    newline = chunk.newline
     indent = _indent_of(chunk, ref.statement)
+    if indent is None:
+        return None     # `if ready: head = base.output`: no line of its own to put `inputs = ...` on
     inserted = f"{name} = {input_expr}(shape={shape}){newline}{indent}"
     edits = []
     if import_line is not None and import_site is None:
@@ -152,11 +154,11 @@ def _nest_on_input_tensor(base, ref):
     """`base = ResNet50(input_tensor=inputs)`: build the base on a shape instead and call it on
     `inputs` where the head reads `base.output`; the model's own inputs stay as they are."""
     arg = base.input_tensor_arg
-    if arg is None or not isinstance(arg.value, cst.Name) or base.input_shape is not None:
+    if arg is None or not isinstance(arg.value, ast.Name) or base.input_shape is not None:
         return None
     if base.site.scope is not ref.scope or base.site.chunk.cell != ref.chunk.cell:
         return None
-    tensor = arg.value.value
+    tensor = arg.value.id
     chunk = ref.chunk
     receiver = chunk.code(ref.node.value)
     return (
@@ -194,8 +196,7 @@ def _input_spelling(facts: Facts, target: KerasTarget):
 
 def _all_literal(node) -> bool:
     """A shape like `(224, 224, 3)` can be copied anywhere; `(size, size, 3)` cannot."""
-    return all(isinstance(e.value, cst.Integer) or (isinstance(e.value, cst.Name) and e.value.value == "None")
-               for e in node.elements)
+    return all(isinstance(e, ast.Constant) and (type(e.value) is int or e.value is None) for e in node.elts)
 
 
 def _fresh(facts: Facts, wanted: str) -> str:
@@ -206,7 +207,8 @@ def _fresh(facts: Facts, wanted: str) -> str:
     return name
 
 
-def _indent_of(chunk, statement) -> str:
+def _indent_of(chunk, statement) -> str | None:
+    """The indentation of `statement`, or None when it does not start its line."""
     line, column, _, _ = chunk.position(statement)
-    text = chunk.line_text(line)
-    return text[:column - 1]
+    indent = chunk.line_text(line)[:column - 1]
+    return indent if not indent.strip() else None

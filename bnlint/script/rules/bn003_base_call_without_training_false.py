@@ -56,8 +56,11 @@ def _fix(call: BaseCall) -> FixPlan | None:
     if call.training_arg is not None:
         edit = NodeEdit(chunk, call.training_arg.value, "False")
     else:
-        positional = [arg for arg in call.site.node.args]
-        if not positional:
+        node = call.site.node
+        arguments = [*node.args, *node.keywords]
+        if not arguments:
             return None
-        edit = NodeEdit(chunk, positional[-1].value, f"{chunk.code(positional[-1].value)}, training=False")
+        # append after the argument written last (keywords may come before a `*args`)
+        last = max(arguments, key=lambda arg: (arg.end_lineno, arg.end_col_offset))
+        edit = NodeEdit(chunk, last, f"{chunk.code(last)}, training=False")
     return FixPlan(f"Call `{code_name(call.base)}` with `training=False`", (edit,), Applicability.SAFE)
