@@ -482,3 +482,33 @@ def test_broken_saved_model_pb_without_keras_metadata(tmp_path, content):
     folder.mkdir()
     (folder / "saved_model.pb").write_bytes(content)
     assert _bad(folder)
+
+
+def test_keras3_weights_follow_the_recorded_layer_names_when_group_order_differs(tmp_path):
+    """model.weights.h5 groups are named by counting class names in tracking order; Keras 3 also
+    records each layer's name. If the order differs (here: the two BN groups swapped, data and
+    recorded names together), the statistics must still land on the layer they belong to."""
+    import io
+
+    source = fixture("keras3/bad_stats.keras")
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    weights = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(weights, "r+") as f:
+        layers = f["layers"]
+        layers.move("batch_normalization", "swap")
+        layers.move("batch_normalization_1", "batch_normalization")
+        layers.move("swap", "batch_normalization_1")
+        assert layers["batch_normalization/vars"].attrs["name"] == "bn2"
+    members["model.weights.h5"] = weights.getvalue()
+    swapped = tmp_path / "swapped.keras"
+    with zipfile.ZipFile(swapped, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+    def bn106(path):
+        return [(f.layer, f.message) for f in analyze_model(path, "m.keras", ctx({"BN106"}))]
+
+    original = bn106(source)
+    assert [layer for layer, _ in original] == ["bn1", "bn2"]
+    assert bn106(swapped) == original

@@ -6,7 +6,6 @@ nested base reads `base/conv1_bn` and a flattened one reads `conv1_bn`.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,12 +109,22 @@ class Layer:
 
 @dataclass
 class BNStatistics:
-    """One BN layer's variables (1-D float arrays); gamma/beta are None with scale/center off."""
+    """One BN layer's variables as 1-D float64 arrays; gamma/beta are None with scale/center off."""
 
     moving_mean: Sequence[float]
     moving_variance: Sequence[float]
     gamma: Sequence[float] | None = None
     beta: Sequence[float] | None = None
+
+    def __post_init__(self) -> None:
+        # numpy (already loaded with h5py) checks a whole model's channels in milliseconds;
+        # Python loops over them took a tenth of a second on EfficientNetB4.
+        import numpy
+
+        for name in ("moving_mean", "moving_variance", "gamma", "beta"):
+            values = getattr(self, name)
+            if values is not None:
+                setattr(self, name, numpy.asarray(values, dtype=numpy.float64).reshape(-1))
 
     @property
     def channels(self) -> int:
@@ -123,25 +132,34 @@ class BNStatistics:
 
     def at_initial_values(self) -> bool:
         """moving_mean all 0 and moving_variance all 1: the BN never saw a training batch."""
-        return all(v == 0.0 for v in self.moving_mean) and all(v == 1.0 for v in self.moving_variance)
+        return bool((self.moving_mean == 0.0).all() and (self.moving_variance == 1.0).all())
 
     def affine_moved(self) -> bool:
         """gamma/beta differ from their initial 1/0: the layer was trained (or loaded pretrained)."""
-        return (self.gamma is not None and any(v != 1.0 for v in self.gamma)) or \
-               (self.beta is not None and any(v != 0.0 for v in self.beta))
+        return bool((self.gamma is not None and (self.gamma != 1.0).any()) or
+                    (self.beta is not None and (self.beta != 0.0).any()))
 
     def non_finite(self) -> dict[str, int]:
         """Variable name -> number of NaN/Inf channels, for the variables that have any."""
-        counts = {name: sum(1 for v in values if not math.isfinite(v))
+        import numpy
+
+        counts = {name: int((~numpy.isfinite(values)).sum())
                   for name, values in (("moving_mean", self.moving_mean), ("moving_variance", self.moving_variance),
                                        ("gamma", self.gamma), ("beta", self.beta)) if values is not None}
         return {name: n for name, n in counts.items() if n}
 
     def negative_variance_channels(self) -> int:
-        return sum(1 for v in self.moving_variance if v < 0)
+        return int((self.moving_variance < 0).sum())
 
     def channels_above(self, limit: float) -> int:
-        return sum(1 for v in self.moving_variance if math.isfinite(v) and v > limit)
+        # NaN/Inf compare False except +Inf; finite-only like the NaN/Inf check reports those
+        import numpy
+
+        variance = self.moving_variance
+        return int((numpy.isfinite(variance) & (variance > limit)).sum())
+
+    def largest_variance(self) -> float:
+        return float(self.moving_variance.max()) if len(self.moving_variance) else float("nan")
 
 
 @dataclass

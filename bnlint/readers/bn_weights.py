@@ -24,7 +24,7 @@ def dataset_at(group: Any, name: str, what: str) -> Any:
     return group[name]
 
 
-def read_vector(dataset: Any, what: str) -> list[float]:
+def read_vector(dataset: Any, what: str) -> Any:
     """A 1-D float dataset as a list, refusing huge, non-vector or out-of-file data before reading it."""
     shape = getattr(dataset, "shape", None)
     if shape is None:
@@ -38,7 +38,7 @@ def read_vector(dataset: Any, what: str) -> list[float]:
     if kind not in ("f", "i", "u"):
         raise BnlintInputError(f"{what} holds {getattr(dataset, 'dtype', '?')} data, not numbers")
     try:
-        return [float(v) for v in dataset[()]]
+        return dataset[()]     # a numpy array; BNStatistics makes it float64
     except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
         raise BnlintInputError(f"cannot read {what}: {exc}") from None
 

@@ -199,16 +199,28 @@ def v3_bn_statistics(f: Any, root: Layer) -> dict[str, BNStatistics]:
 
 
 def _groups_by_layer(model: Layer, container: Any) -> dict[str, Any]:
-    """Layer name -> its group: by Keras 3's `name` attribute, else by counting snake_case classes."""
+    """Layer name -> its group, for the BN and nested-model children of `model`.
+
+    Keras names a layer's group by counting snake_case class names in tracking order (config
+    order); Keras 3 also records the layer's `name` on `<group>/vars`. The counted groups are
+    checked against those names (only for the children wanted); a mismatch means the file was
+    written in another order, and every group's name is read instead."""
+    wanted = [child for child in model.children if child.is_bn or child.is_model]
+    counted = _counted_groups(model, container)
+    if all(child.name in counted and _recorded_name(counted[child.name]) in (None, child.name) for child in wanted):
+        return counted
     named: dict[str, Any] = {}
     for key in container:
         group = container[key]
-        vars_group = group.get("vars") if hasattr(group, "get") else None
-        label = vars_group.attrs.get("name") if vars_group is not None else None
+        label = _recorded_name(group)
         if label is not None:
-            named[decode_text(label, f"{_WEIGHTS} {key}/vars name")] = group
-    if named and all(child.name in named for child in model.children if child.is_bn or child.is_model):
+            named[label] = group
+    if named and all(child.name in named for child in wanted):
         return named
+    return counted
+
+
+def _counted_groups(model: Layer, container: Any) -> dict[str, Any]:
     counted: dict[str, Any] = {}
     seen: dict[str, int] = {}
     for child in model.children:       # tracking order = config order (tf_keras writes no names)
@@ -219,6 +231,13 @@ def _groups_by_layer(model: Layer, container: Any) -> dict[str, Any]:
         if key in container:
             counted[child.name] = container[key]
     return counted
+
+
+def _recorded_name(group: Any) -> str | None:
+    """The layer name Keras 3 records on `<group>/vars` (None when the writer recorded none)."""
+    vars_group = group.get("vars") if hasattr(group, "get") else None
+    label = vars_group.attrs.get("name") if vars_group is not None else None
+    return decode_text(label, f"{_WEIGHTS} {group.name}/vars name") if label is not None else None
 
 
 def _bn_from_vars(layer: Layer, vars_group: Any) -> BNStatistics:

@@ -35,7 +35,7 @@ def check(model: ModelCheck) -> list[Finding]:
             continue
         huge = stats.channels_above(limit)
         if huge:
-            largest = max(stats.moving_variance)
+            largest = stats.largest_variance()
             message = (f"BN layer '{layer.path}' has a moving variance above {limit:g} in {huge} of {n} channels "
                        f"(largest {largest:.4g}): inference normalizes those channels to almost zero, unlike the "
                        "batch statistics of training")
