@@ -12,7 +12,7 @@
   given in the README's workflow snippet; its install step really pip-installs the snapshot into a
   new virtualenv under `RUNNER_TEMP`.
 
-The tests marked slow need the network to PyPI (or the machine's package index) for hatchling, h5py, libcst
+The tests marked slow need the network to PyPI (or the machine's package index) for hatchling, h5py
 and pyyaml. Deselect with `-m "not slow"`.
 """
 from __future__ import annotations
