@@ -108,9 +108,12 @@ class ParsedSource:
             groups.add(max(bisect.bisect_right(starts, line) - 1, 0))
         for index in sorted(groups):
             first, last = self.spans[index]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tree = ast.parse("".join(lines[first - 1:last]))
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    tree = ast.parse("".join(lines[first - 1:last]))
+            except (SyntaxError, RecursionError, MemoryError):
+                return True     # a piece of a big file's text split: assume the name is taken
             for node in ast.walk(tree):
                 if (isinstance(node, ast.Name) and node.id == name) or (isinstance(node, ast.arg) and node.arg == name):
                     return True
