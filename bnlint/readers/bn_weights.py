@@ -25,7 +25,7 @@ def dataset_at(group: Any, name: str, what: str) -> Any:
 
 
 def read_vector(dataset: Any, what: str) -> Any:
-    """A 1-D float dataset as a list, refusing huge, non-vector or out-of-file data before reading it."""
+    """A 1-D numeric dataset as a numpy array, refusing huge, non-vector or out-of-file data before reading it."""
     shape = getattr(dataset, "shape", None)
     if shape is None:
         raise BnlintInputError(f"{what} is not a dataset")

@@ -85,8 +85,9 @@ class Chunk:
 class ParsedSource:
     chunks: list[Chunk]
     text: str = field(repr=False)
+    lines: list[str] = field(repr=False)          # split_lines(text)
     # (first line, last line) of every top-level statement group, in order
-    spans: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    spans: list[tuple[int, int]] = field(repr=False)
 
     def uses_name(self, name: str) -> bool:
         """Is `name` a variable, parameter, function, class or import anywhere in the text?
@@ -99,7 +100,7 @@ class ParsedSource:
             return False
         if any(m.group(1) is None for m in occurrences) or not self.spans:
             return True
-        lines = split_lines(self.text)
+        lines = self.lines
         line_offsets = list(itertools.accumulate((len(line) for line in lines), initial=0))
         starts = [first for first, _ in self.spans]
         groups = set()
@@ -157,9 +158,9 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
             gc.enable()
     groups = _AstGroups(_statement_groups(tree.body), lines)
     del tree
-    chunks = [Chunk(groups.groups[index][2], groups.span(index)[0], cell, lines, external)
+    chunks = [Chunk(groups.statements(index), groups.span(index)[0], cell, lines, external)
               for index in _relevant_groups(groups, names)]
-    return ParsedSource(chunks, text, groups.spans())
+    return ParsedSource(chunks, text, lines, groups.spans)
 
 
 def _statement_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stmt]]]:
@@ -202,16 +203,17 @@ class _AstGroups:
 
     def __init__(self, groups: list[tuple[int, int, list[ast.stmt]]], lines: list[str]):
         self.groups = groups
-        self.words = [set(_IDENTIFIER.findall("".join(lines[a - 1:b]))) for a, b, _ in groups]
+        self.spans = [(first, last) for first, last, _ in groups]
+        self.words = [set(_IDENTIFIER.findall("".join(lines[a - 1:b]))) for a, b in self.spans]
 
     def __len__(self) -> int:
         return len(self.groups)
 
     def span(self, index: int) -> tuple[int, int]:
-        return self.groups[index][0], self.groups[index][1]
+        return self.spans[index]
 
-    def spans(self) -> list[tuple[int, int]]:
-        return [(first, last) for first, last, _ in self.groups]
+    def statements(self, index: int) -> list[ast.stmt]:
+        return self.groups[index][2]
 
     def has_import(self, index: int) -> bool:
         for stmt in self.groups[index][2]:
@@ -302,7 +304,7 @@ def _parse_big(text: str, lines: list[str], where: str, cell, external, names: s
             return None
         ast.increment_lineno(piece, start - 1)
         chunks.append(Chunk(piece.body, start, cell, lines, external))
-    return ParsedSource(chunks, text, groups.spans)
+    return ParsedSource(chunks, text, lines, groups.spans)
 
 
 def _text_starts(lines: list[str], executed: set[int]) -> list[int]:
