@@ -20,6 +20,10 @@ class Severity(str, enum.Enum):
         """Higher is more severe (used for sorting and --fail-on style thresholds)."""
         return {"info": 0, "warning": 1, "error": 2}[self.value]
 
+    def lower(self) -> "Severity":
+        """One level less severe (info stays info)."""
+        return {"error": Severity.WARNING, "warning": Severity.INFO, "info": Severity.INFO}[self.value]
+
 
 class Applicability(str, enum.Enum):
     """ruff's fix applicability: safe fixes apply with --fix, unsafe ones need --unsafe-fixes."""

@@ -1,6 +1,7 @@
 """BN001: pretrained BN base flattened into a model through its tensors, and frozen."""
 import pytest
 
+from bnlint.catalogue import severity_for
 from bnlint.finding import Applicability, Severity
 from test_script_support import analyze, codes, findings, fix
 
@@ -21,39 +22,55 @@ model.compile(optimizer="adam", loss="categorical_crossentropy")
 
 
 def test_flattened_and_frozen_is_reported_on_the_model_call():
-    [finding] = [f for f in findings(FLATTENED_FROZEN) if f.code == "BN001"]
+    [finding] = [f for f in findings(FLATTENED_FROZEN, target="tf1") if f.code == "BN001"]
     assert (finding.line, finding.column, finding.end_line, finding.end_column) == (9, 9, 9, 60)
     assert finding.statement_line == 9
-    assert "`base_model` (ResNet50)" in finding.message
-    assert "flattened into `model`" in finding.message
+    assert finding.message == ("`base_model` (ResNet50) is flattened into `model` and frozen: its BN layers use "
+                               "batch statistics in fit() and moving statistics in predict()")
     assert "training=False" in finding.help
 
 
-def test_severity_depends_on_the_target():
-    assert findings(FLATTENED_FROZEN, target="tf2")[0].severity is Severity.WARNING
-    assert findings(FLATTENED_FROZEN, target="keras3")[0].severity is Severity.WARNING
+def test_only_legacy_targets_break():
+    # Issue 11, decision 1: on tf.keras 2.x / tf_keras / Keras 3 a frozen BN is in inference mode.
+    for modern in ("tf2", "keras3", "keras3>=3.16"):
+        assert "BN001" not in codes(FLATTENED_FROZEN, target=modern)
+    assert "BN001" not in codes(FLATTENED_FROZEN)        # unpinned tf.keras today is Keras 3.15
     legacy = [f for f in findings(FLATTENED_FROZEN, target="2.2.4") if f.code == "BN001"][0]
-    assert legacy.severity is Severity.ERROR
-    assert "batch statistics in training" in legacy.message
-    assert "TypeError" in legacy.help and "frozen-BN layer" in legacy.help
+    assert severity_for(legacy) is Severity.ERROR
+    assert "TypeError" in legacy.help and "BatchNormalization subclass" in legacy.help
     assert legacy.fix is None                      # explicit standalone target: nesting would raise
     tf1 = [f for f in findings(FLATTENED_FROZEN, target="tf1") if f.code == "BN001"][0]
-    assert tf1.severity is Severity.ERROR and tf1.fix is None
+    assert severity_for(tf1) is Severity.ERROR and tf1.fix is not None
+
+
+def test_keras2_era_code_without_pins_is_reported_with_its_condition():
+    # `import keras` + fit_generator: standalone Keras <= 2.3 (breaks) or TF 2's keras 2.x (does not).
+    source = FLATTENED_FROZEN.replace("tensorflow.keras", "keras") + "model.fit_generator(batches, epochs=5)\n"
+    [finding] = [f for f in findings(source) if f.code == "BN001"]
+    assert finding.severity is Severity.WARNING
+    assert finding.message.startswith("on standalone Keras 2.x: `base_model` (ResNet50) is flattened")
+    assert "[assumed standalone Keras 2.x: imports keras and calls fit_generator (Keras 2 era)" in finding.help
+    # the same code with tf.keras is tf.keras 2.x: nothing breaks
+    assert "BN001" not in codes(FLATTENED_FROZEN + "model.fit_generator(batches, epochs=5)\n")
+
+
+def test_tf1_api_makes_it_an_error():
+    source = "import tensorflow as tf\nsess = tf.Session()\n" + FLATTENED_FROZEN
+    [finding] = [f for f in findings(source) if f.code == "BN001"]
+    assert severity_for(finding) is Severity.ERROR
+    assert "[assumed tf.keras in TF 1.x: uses tf.Session (TF 1.x only)" in finding.help
+
+
+def test_freezing_after_the_last_fit_changes_nothing():
+    source = FLATTENED_FROZEN.replace("for layer in base_model.layers:\n    layer.trainable = False\n", "")
+    source += "model.fit(x, y)\nfor layer in base_model.layers:\n    layer.trainable = False\n"
+    assert "BN001" not in codes(source, target="tf1")
+    assert "BN001" in codes(source + "model.compile('adam', 'mse')\nmodel.fit(x, y)\n", target="tf1")
 
 
 def test_fix_is_unsafe():
-    [finding] = [f for f in findings(FLATTENED_FROZEN, target="tf2") if f.code == "BN001"]
+    [finding] = [f for f in findings(FLATTENED_FROZEN, target="tf1") if f.code == "BN001"]
     assert finding.fix.applicability is Applicability.UNSAFE
-
-
-def test_keras3_help_mentions_the_override_issue():
-    [finding] = [f for f in findings(FLATTENED_FROZEN.replace("tensorflow.keras", "keras"), target="keras3")]
-    assert "keras-team/keras#20285" in finding.help
-
-
-def test_tensorflow_keras_help_mentions_tf216_is_keras3():
-    [finding] = findings(FLATTENED_FROZEN)           # target inferred from `tensorflow.keras`
-    assert "TensorFlow >= 2.16" in finding.help
 
 
 @pytest.mark.parametrize("freeze", [
@@ -69,7 +86,7 @@ def test_tensorflow_keras_help_mentions_tf216_is_keras3():
 def test_every_way_of_freezing(freeze):
     source = FLATTENED_FROZEN.replace("for layer in base_model.layers:\n    layer.trainable = False", freeze)
     source = "from tensorflow.keras.layers import BatchNormalization\n" + source
-    assert "BN001" in codes(source)
+    assert "BN001" in codes(source, target="tf1")
 
 
 @pytest.mark.parametrize("wiring", [
@@ -81,14 +98,13 @@ def test_every_way_of_freezing(freeze):
 ])
 def test_every_way_of_wiring(wiring):
     source = FLATTENED_FROZEN.replace("model = Model(inputs=base_model.input, outputs=predictions)", wiring)
-    assert codes(source) == ["BN001"]
+    assert codes(source, target="tf1") == ["BN001"]
 
 
 def test_intermediate_output_is_reported_without_fix():
     source = FLATTENED_FROZEN.replace("(base_model.output)", "(base_model.get_layer('conv4_block6_out').output)")
-    [finding] = findings(source)
+    [finding] = findings(source, target="tf1")
     assert finding.code == "BN001"
-    assert "get_layer('conv4_block6_out').output" in finding.message
     assert finding.fix is None
     assert "feature extractor" in finding.help
 
@@ -103,10 +119,10 @@ def test_input_tensor_pattern():
     x = tf.keras.layers.GlobalAveragePooling2D()(backbone.output)
     clf = tf.keras.Model(inputs, tf.keras.layers.Dense(4)(x))
     """
-    [finding] = findings(source)
+    [finding] = findings(source, target="tf1")
     assert (finding.code, finding.line) == ("BN001", 7)
-    assert "without `input_tensor=`" in finding.help
-    fixed = fix(source)
+    assert "instead of `input_tensor=`" in finding.help
+    fixed = fix(source, target="tf1")
     assert "DenseNet121(include_top=False, input_shape=tuple(inputs.shape[1:]))" in fixed
     assert "GlobalAveragePooling2D()(backbone(inputs, training=False))" in fixed
     assert "clf = tf.keras.Model(inputs, " in fixed
@@ -125,7 +141,7 @@ def test_input_tensor_pattern():
         "for layer in base_model.layers:\n    if 'bn' not in layer.name:\n        layer.trainable = False"),
 ])
 def test_negatives(negative):
-    assert "BN001" not in codes(negative)
+    assert "BN001" not in codes(negative, target="tf1")
 
 
 def test_nested_base_is_not_bn001():
@@ -137,7 +153,7 @@ def test_nested_base_is_not_bn001():
     x = base(keras.applications.xception.preprocess_input(inputs), training=False)
     model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(x)))
     """
-    assert codes(source) == []
+    assert codes(source, target="tf1") == []
 
 
 def test_unresolvable_base_is_not_a_finding():
@@ -150,12 +166,12 @@ def test_unresolvable_base_is_not_a_finding():
         layer.trainable = False
     model = Model(base_model.input, base_model.output)
     """
-    assert codes(source) == []
+    assert codes(source, target="tf1") == []
 
 
 def test_noqa_is_returned_not_applied():
     source = FLATTENED_FROZEN.replace("outputs=predictions)", "outputs=predictions)  # noqa: BN001")
-    result = analyze(source)
+    result = analyze(source, target="tf1")
     assert [f.code for f in result.findings] == ["BN001"]
     assert result.suppressions == {(None, 9): frozenset({"BN001"})}
 
@@ -164,12 +180,12 @@ def test_multiline_model_call_statement_line():
     source = FLATTENED_FROZEN.replace(
         "model = Model(inputs=base_model.input, outputs=predictions)",
         "model = Model(\n    inputs=base_model.input,\n    outputs=predictions,\n)")
-    [finding] = findings(source)
+    [finding] = findings(source, target="tf1")
     assert (finding.line, finding.statement_line, finding.end_line) == (9, 9, 12)
 
 
 def test_model_builds_for_linking():
-    result = analyze(FLATTENED_FROZEN)
+    result = analyze(FLATTENED_FROZEN, target="tf1")
     [build] = result.model_builds
     assert (build.architecture, build.kind, build.line, build.column, build.cell) == ("ResNet50", "flattened", 9, 9, None)
 
@@ -185,14 +201,14 @@ def test_two_flattened_bases_in_one_model_are_two_findings():
     merged = tf.keras.layers.Concatenate()([a.output, b.output])
     ensemble = tf.keras.Model([a.input, b.input], tf.keras.layers.Dense(2)(merged))
     """
-    found = findings(source, enabled={"BN001"})
+    found = findings(source, target="tf1", enabled={"BN001"})
     assert [(f.code, f.line) for f in found] == [("BN001", 8), ("BN001", 8)]
     assert {m for f in found for m in ("ResNet50", "DenseNet121") if m in f.message} == {"ResNet50", "DenseNet121"}
     assert all(f.fix is None for f in found)
 
 
 def test_bn001_points_at_the_freeze():
-    [finding] = findings(FLATTENED_FROZEN)
+    [finding] = findings(FLATTENED_FROZEN, target="tf1")
     [related] = finding.related
     assert (related.path, related.line, related.column) == ("train.py", 11, 5)
     assert related.message == "`base_model` is frozen here"

@@ -17,6 +17,7 @@ import pytest
 
 from bnlint.context import RuleContext
 from bnlint.script import analyze_script, apply_fixes
+from bnlint.target import parse_target
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ALL = frozenset({"BN001", "BN002", "BN003", "BN004", "BN005", "BN006"})
@@ -70,7 +71,7 @@ for case in cases:
 
 def _fixed(path: pathlib.Path) -> str:
     data = path.read_bytes()
-    ctx = RuleContext(enabled=ALL)
+    ctx = RuleContext(enabled=ALL, target=parse_target("tf1"))      # BN001 and its fix: legacy tf.keras
     result = analyze_script(path, str(path), data, ctx)
     bn001 = [f for f in result.findings if f.code == "BN001"]
     assert bn001 and all(f.fix is not None for f in bn001), f"{path.name}: no BN001 fix"

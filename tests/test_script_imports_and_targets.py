@@ -49,36 +49,64 @@ def test_not_a_pretrained_bn_base(head):
 
 
 @pytest.mark.parametrize("source, expected", [
-    ("import tf_keras as keras\nbase = keras.applications.ResNet50()", Semantics.TF2),
-    ("import tensorflow as tf\nbase = tf.keras.applications.ResNet50()", Semantics.TF2),
-    ("from tensorflow.keras.applications import ResNet50\nbase = ResNet50()", Semantics.TF2),
-    ("import keras\nbase = keras.applications.ResNet50()", Semantics.KERAS3_OLD),
-    ("from keras.applications import ResNet50\nbase = ResNet50()", Semantics.KERAS3_OLD),
-    ("from keras.applications.resnet50 import ResNet50\nbase = ResNet50()", Semantics.STANDALONE_2_1_3),
-    ("import keras\nfrom keras.engine import Layer\nbase = keras.applications.ResNet50()", Semantics.STANDALONE_2_1_3),
-    ("import keras\nbase = keras.applications.ResNet50()\nmodel.fit_generator(gen)", Semantics.STANDALONE_2_1_3),
+    ("import tf_keras as keras\nbase = keras.applications.ResNet50()", [Semantics.TF2]),
+    # today's releases: TensorFlow 2.21 ships Keras 3.15.1, so unpinned tf.keras is Keras 3
+    ("import tensorflow as tf\nbase = tf.keras.applications.ResNet50()", [Semantics.KERAS3_OLD]),
+    ("from tensorflow.keras.applications import ResNet50\nbase = ResNet50()", [Semantics.KERAS3_OLD]),
+    ("import keras\nbase = keras.applications.ResNet50()", [Semantics.KERAS3_OLD]),
+    ("from keras.applications.resnet50 import ResNet50\nbase = ResNet50()", [Semantics.KERAS3_OLD]),
+    # API only standalone Keras <= 2.3 has
+    ("import keras\nfrom keras.engine import Layer\nbase = keras.applications.ResNet50()", [Semantics.STANDALONE_2_1_3]),
+    ("import keras\nm = keras.models.Model(input=a, output=b)", [Semantics.STANDALONE_2_1_3]),
+    ("import keras\nmodel.fit(x, y, nb_epoch=3)", [Semantics.STANDALONE_2_1_3]),
+    # Keras 2-era API (removed in Keras 3): tf.keras 2.x, or for `import keras` either Keras 2
+    ("import tensorflow as tf\nmodel.fit_generator(gen)", [Semantics.TF2]),
+    ("from tensorflow.keras.preprocessing.image import ImageDataGenerator", [Semantics.TF2]),
+    ("import tensorflow as tf\nopt = tf.keras.optimizers.Adam(lr=1e-4)", [Semantics.TF2]),
+    ("import keras\nbase = keras.applications.ResNet50()\nmodel.fit_generator(gen)",
+     [Semantics.STANDALONE_2_1_3, Semantics.TF2]),
     ("from keras import backend as K\nimport keras\nK.set_learning_phase(0)\nbase = keras.applications.ResNet50()",
-     Semantics.STANDALONE_2_1_3),
-    ("base = make_model()", Semantics.KERAS3_OLD),                # no import: the default target
+     [Semantics.STANDALONE_2_1_3, Semantics.TF2]),
+    ("import keras\nfrom keras.utils import np_utils\nds = keras.utils.image_dataset_from_directory(d)",
+     [Semantics.TF2]),
+    # TF 1.x-only API
+    ("import tensorflow as tf\nsess = tf.Session()\nbase = tf.keras.applications.ResNet50()", [Semantics.TF1]),
+    ("import keras\nimport tensorflow as tf\nconfig = tf.ConfigProto()\nbase = keras.applications.ResNet50()",
+     [Semantics.STANDALONE_2_1_3]),
+    ("from keras import backend as K\nsess = K.get_session()", [Semantics.STANDALONE_2_1_3]),
+    # Keras 3-only API wins
+    ("import keras\nfrom keras import ops\ny = keras.ops.mean(x)\nmodel.fit_generator(g)", [Semantics.KERAS3_OLD]),
+    ("# model.fit_generator(gen)\nimport keras", [Semantics.KERAS3_OLD]),      # a comment is no evidence
+    ("base = make_model()", [Semantics.KERAS3_OLD]),                # no import: today's release
 ])
-def test_target_inferred_from_imports(source, expected):
-    from bnlint.script.collector import Collector
+def test_target_inferred_from_the_code_era(source, expected):
     from bnlint.script.chunks import parse_python
+    from bnlint.script.collector import Collector
     from bnlint.script.facts import Facts
-    from bnlint.script.target_inference import infer_target
+    from bnlint.script.target_inference import infer_targets, note_era_signals
     facts = Facts()
+    note_era_signals(facts.imports, source)
     Collector(facts, None).run(parse_python(source).chunks)
-    assert infer_target(facts.imports).semantics is expected
+    assert [t.semantics for t in infer_targets(facts.imports)] == expected
 
 
-def test_inferred_target_shows_in_help_and_severity():
+def test_every_era_signal_names_its_source():
+    from bnlint.script.era_signals import SIGNALS
+    assert all(signal.source and signal.what for signal in SIGNALS)
+    assert {signal.era for signal in SIGNALS} == {"tf1", "keras2", "standalone", "tf2keras", "keras3"}
+
+
+def test_inferred_target_shows_in_help():
     source = ("from keras.applications.resnet50 import ResNet50\nfrom keras.layers import Input\n"
               "base = ResNet50()\ny = base(Input((224, 224, 3)))\n")
     [finding] = findings(source, enabled={"BN003"})
-    assert "TypeError" in finding.help and finding.fix is None
-    [finding] = findings(source.replace("keras.applications.resnet50", "tensorflow.keras.applications"),
+    assert finding.help.endswith("[assumed Keras 3 < 3.16: no pins, no Keras 2-era API: today's TensorFlow 2.21 "
+                                 "ships Keras 3.15.1; set target-keras to change]")
+    assert finding.fix is not None
+    [finding] = findings(source.replace("from keras.layers", "from keras.engine.topology import Layer\nfrom keras.layers"),
                          enabled={"BN003"})
-    assert "TypeError" not in finding.help and finding.fix is not None
+    assert "TypeError" in finding.help and finding.fix is None
+    assert "[assumed standalone Keras 2.x: imports keras.engine (standalone Keras <= 2.3 only)" in finding.help
 
 
 def test_explicit_target_wins_over_imports():
@@ -96,9 +124,10 @@ def test_load_model_used_as_a_frozen_base():
         layer.trainable = False
     model = Model(pretrained.input, Dense(4)(pretrained.layers[-2].output))
     """
-    [finding] = findings(source)
+    [finding] = findings(source, target="tf1")
     assert (finding.code, finding.line) == ("BN001", 6)
     assert "`pretrained` (a loaded model)" in finding.message
+    assert findings(source, target="tf2") == []
 
 
 def test_load_model_just_evaluated_is_not_a_base():
@@ -120,5 +149,5 @@ def test_disable_v2_behavior_means_tf1_semantics():
     base.trainable = False
     """
     [finding] = findings(source, enabled={"BN001"})
-    assert finding.severity.value == "error" and finding.fix is None
-    assert "TF 1.x" in finding.message
+    assert finding.severity is None                  # the rule's default: error
+    assert "tf.keras in TF 1.x: runs disable_v2_behavior() (TF 1.x only)" in finding.help

@@ -14,17 +14,15 @@ same cache path (e.g. for repositories too large to clone).
 from __future__ import annotations
 
 import argparse
-import io
+import fnmatch
 import pathlib
 import subprocess
 import sys
-import tarfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 # What bnlint reads besides the labelled file: project modules, notebooks and the pins.
-PATTERNS = ["*.py", "*.ipynb", "requirements*.txt", "*.toml", "setup.cfg", "environment*.yml",
-            "environment*.yaml", "Pipfile", "*.in"]
+PATTERNS = ["*.py", "*.ipynb", "requirements*.txt", "*.toml", "setup.cfg", "*.yml", "*.yaml", "Pipfile", "*.in"]
 
 
 def load_labels() -> list[dict]:
@@ -48,29 +46,48 @@ def file_path(entry: dict) -> pathlib.Path:
 
 def _git_dir(mirrors: pathlib.Path, repo: str) -> pathlib.Path | None:
     base = mirrors / repo.replace("/", "+")
-    for candidate in (base / "repo", base):
-        if (candidate / "objects").is_dir() or (candidate / ".git").is_dir():
+    for candidate in (base / "repo" / ".git", base / "repo", base / ".git", base):
+        if (candidate / "objects").is_dir():
             return candidate
     return None
+
+
+def _wanted(path: str) -> bool:
+    name = pathlib.PurePosixPath(path).name
+    return any(fnmatch.fnmatch(name, pattern) for pattern in PATTERNS)
 
 
 def extract(entry: dict, mirrors: pathlib.Path) -> str:
     target = checkout_dir(entry)
     if file_path(entry).exists():
+        (target / ".git").mkdir(exist_ok=True)
         return "cached"
     git_dir = _git_dir(mirrors, entry["repo"])
     if git_dir is None:
         return "no snapshot"
-    pathspecs = [f":(glob)**/{pattern}" for pattern in PATTERNS]
-    result = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "--format=tar", str(entry["commit"]),
-                             "--", *pathspecs], capture_output=True)
-    if result.returncode != 0:
-        return "git archive failed: " + result.stderr.decode(errors="replace").strip()[:200]
-    target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as archive:
-        members = [m for m in archive.getmembers() if m.isfile() and m.size < 20_000_000]
-        archive.extractall(target, members=members, filter="data")
-    return "extracted" if file_path(entry).exists() else "path not in commit"
+    git = ["git", "--git-dir", str(git_dir)]
+    listing = subprocess.run([*git, "ls-tree", "-r", "--format=%(objectname) %(path)", str(entry["commit"])],
+                             capture_output=True, text=True)
+    if listing.returncode != 0:
+        return "git ls-tree failed: " + listing.stderr.strip()[:200]
+    wanted = [line.split(" ", 1) for line in listing.stdout.splitlines()]
+    wanted = [(sha, path) for sha, path in wanted if _wanted(path)]
+    # Snapshots leave out files of 4 MiB and more: skip the objects that are not there.
+    check = subprocess.run([*git, "cat-file", "--batch-check=%(objectname) %(objecttype)"],
+                           input="".join(f"{sha}\n" for sha, _ in wanted), capture_output=True, text=True)
+    present = {line.split()[0] for line in check.stdout.splitlines() if line.endswith(" blob")}
+    for sha, path in wanted:
+        if sha not in present:
+            continue
+        blob = subprocess.run([*git, "cat-file", "blob", sha], capture_output=True)
+        out = target / path
+        if blob.returncode != 0 or ".." in pathlib.PurePosixPath(path).parts:
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(blob.stdout)
+    # The project ends here: bnlint looks for pins up to a folder holding `.git`, never above it.
+    (target / ".git").mkdir(parents=True, exist_ok=True)
+    return "extracted" if file_path(entry).exists() else "path not in commit (or over the snapshot's size limit)"
 
 
 def main(argv=None) -> int:

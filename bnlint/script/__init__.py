@@ -11,10 +11,12 @@ related locations and text edits (here). `applications.py` knows the keras.appli
 """
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import re
 from dataclasses import dataclass, field
 
+from bnlint.catalogue import severity_for
 from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError
 from bnlint.finding import Edit, Finding, Fix, Related
@@ -30,7 +32,7 @@ from bnlint.script.source import (
     load_notebook,
     split_lines,
 )
-from bnlint.script.target_inference import infer_target, note_install_lines
+from bnlint.script.target_inference import infer_targets, note_era_signals
 from bnlint.suppression import parse_suppressions
 from bnlint.target import KerasTarget
 
@@ -129,7 +131,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     for cell, original, python in units:
         for line, codes in parse_suppressions(original).items():
             suppressions[(cell, line)] = codes
-        note_install_lines(facts.imports, original)
+        note_era_signals(facts.imports, original)
         try:
             parsed = parse_python(python, cell, relevant_names=relevant_names)
         except RecursionError:
@@ -146,11 +148,11 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
         raise BnlintInputError("expression nested too deeply to analyse") from None
     facts.module_names = dict(collector.module_env.vars)
     facts.target_inferred = ctx.target is None
-    target = ctx.target or infer_target(facts.imports)
+    targets = (ctx.target,) if ctx.target is not None else infer_targets(facts.imports)
 
     findings: dict[tuple, Finding] = {}
     for code in sorted(enabled):
-        for report in RULES[code](facts, target):
+        for report, target in _reports_over_targets(RULES[code], facts, targets):
             if report.site.external:
                 continue
             finding = _finding(report, display_path, target)
@@ -159,6 +161,27 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
             findings.setdefault((finding.code, finding.cell, finding.line, finding.column, finding.message), finding)
     ordered = sorted(findings.values(), key=lambda f: f.sort_key)
     return ScriptResult(ordered, suppressions, _model_builds(facts))
+
+
+def _reports_over_targets(rule, facts: Facts, targets: tuple[KerasTarget, ...]):
+    """Run a rule under each plausible target. A verdict they all share is reported as it is; one
+    that holds on only some of them is reported with that condition, one severity lower: the code
+    does not say which Keras it runs on."""
+    runs = [(target, list(rule(facts, target))) for target in targets]
+    if len(runs) == 1:
+        yield from ((report, targets[0]) for report in runs[0][1])
+        return
+    seen: dict[tuple, list] = {}
+    for target, reports in runs:
+        for report in reports:
+            seen.setdefault((report.code, id(report.site.node)), []).append((report, target))
+    for found in seen.values():
+        report, target = found[0]
+        if len(found) < len(targets):
+            labels = " or ".join(t.label for _, t in found)
+            report = dataclasses.replace(report, message=f"on {labels}: {report.message}",
+                                         severity=severity_for(report).lower())
+        yield report, target
 
 
 def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
@@ -182,10 +205,10 @@ def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
 
 
 def _with_target(help_text: str, target: KerasTarget) -> str:
-    """Say which Keras the advice is for, and how that was decided: the fix differs per version."""
+    """Say which Keras the advice is for, and why: the fix differs per version."""
     if target.source.startswith("--target-keras"):
         return help_text
-    return f"{help_text} (Advice for {target.label}: {target.source}; set `target-keras` if your code runs elsewhere.)"
+    return f"{help_text} [assumed {target.label}: {target.source}; set target-keras to change]"
 
 
 def _edit(edit: NodeEdit) -> Edit:

@@ -94,6 +94,7 @@ class Collector:
         return self.module_env
 
     def _run_uncalled(self) -> None:
+        self.facts.uncalled_from = len(self.facts.events)
         for definition in list(self._defined):
             if id(definition) in self._called or definition.chunk.external:
                 continue
@@ -443,14 +444,6 @@ class Collector:
             imports.import_roots.append(root)
             if self._scope == "module" and self._statement is not None:
                 imports.import_sites.append((self._site(node), root))
-        if root == "keras":
-            parts = module.split(".")
-            if len(parts) >= 2 and parts[1] == "engine":
-                imports.standalone_signals.append(f"imports {module}")
-            elif module.startswith("keras.layers.normalization") or module.startswith("keras.layers.core"):
-                imports.standalone_signals.append(f"imports {module}")
-            elif len(parts) == 3 and parts[1] == "applications" and isinstance(node, ast.ImportFrom):
-                imports.standalone_signals.append(f"imports from {module}")
 
     def _sibling_env(self, module: str, level: int) -> Env | None:
         """Read a module of the same project next to the script (one level deep)."""
@@ -592,12 +585,15 @@ class Collector:
         is_slice, whole = True, False
         part = node.slice
         if isinstance(part, ast.Slice):
-            for piece in (part.lower, part.upper, part.step):
-                if piece is not None:
-                    self._eval(piece, env)
+            bounds = [None if piece is None else self._eval(piece, env) for piece in (part.lower, part.upper, part.step)]
+
+            def absent(bound) -> bool:     # no bound, or one that holds None (`[:upto]` with upto=None)
+                return bound is None or (len(bound) == 1 and isinstance(bound[0], Const) and bound[0].value is None)
+
+            lower, upper, step = bounds
             # `[:]` and `[0:]` select every layer; any other bound selects some of them.
-            whole = part.upper is None and part.step is None and (
-                part.lower is None or _int_literal(part.lower) == 0)
+            whole = absent(upper) and absent(step) and (
+                absent(lower) or (len(lower) == 1 and isinstance(lower[0], Const) and lower[0].value == 0))
         elif not (isinstance(part, ast.Tuple) and any(isinstance(e, ast.Slice) for e in part.elts)):
             is_slice = False
             for atom in self._eval(part, env):
@@ -624,10 +620,6 @@ class Collector:
     # --- calls -----------------------------------------------------------------------------
 
     def _call(self, node: ast.Call, env: Env) -> tuple:
-        if isinstance(node.func, ast.Attribute) and node.func.attr == "fit_generator" \
-                and not self._chunk.external:
-            # removed from tf.keras 2.x's recommended API and gone in Keras 3: a standalone-Keras sign
-            self.facts.imports.standalone_signals.append("calls fit_generator")
         func = self._eval(node.func, env)
         positional: list[tuple] = []
         keywords: dict[str, tuple] = {}
@@ -705,8 +697,6 @@ class Collector:
         if last == "Input":
             return (KerasInput(self._site(node)),)
         if last == "set_learning_phase":
-            if root == "keras":
-                self.facts.imports.standalone_signals.append("calls keras.backend.set_learning_phase")
             self._learning_phase(node)
             return ()
         return None

@@ -146,12 +146,9 @@ class ImportFacts:
     import_roots: list[str] = field(default_factory=list)
     # Top-level imports of a Keras package: where a fix may add `from ... import Input`.
     import_sites: list = field(default_factory=list)
-    # Standalone-Keras-only APIs seen (fit_generator, keras.engine, K.set_learning_phase...).
-    standalone_signals: list[str] = field(default_factory=list)
-    # Notebook install lines and magics that pin an old stack: `%tensorflow_version 1.x`,
-    # `!pip install tensorflow==1.15`, `!pip install keras==2.2.4`.
-    tf1_signal: str | None = None
-    standalone_pin: str | None = None
+    # API that dates the script (era_signals.EraSignal), in table order: decides the target
+    # when neither configuration nor pins do.
+    era_signals: list = field(default_factory=list)
 
 
 @dataclass
@@ -165,10 +162,17 @@ class Facts:
     target_inferred: bool = True                   # no --target-keras / project pin: guessed from imports
     sources: list = field(default_factory=list)      # ParsedSource of the file (or of each cell)
     module_names: dict = field(default_factory=dict)  # module-level name -> abstract value (spelling `Input`)
+    # Events from this index on come from functions and classes the file never calls (run once at
+    # the end): a caller elsewhere decides when they run, so they have no order against fit().
+    uncalled_from: int | None = None
 
     def uses_name(self, name: str) -> bool:
         """Does the file (any cell) use `name`? Only fixes ask, for a fresh name."""
         return any(source.uses_name(name) for source in self.sources)
+
+    def ordered(self, event) -> bool:
+        """Is the event's place in program order known (not in a never-called function)?"""
+        return self.uncalled_from is None or self.events.index(event) < self.uncalled_from
 
     def models_holding(self, base: Base) -> list[ModelFact]:
         return [m for m in self.models if base in m.bases()]

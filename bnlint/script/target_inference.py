@@ -1,50 +1,66 @@
-"""Which Keras a script targets when neither the command line nor the project says."""
+"""Which Keras a script targets when neither the command line, the configuration nor the project's
+pins say: the code's era (era_signals.py), else today's releases.
+
+The order (issue 11, decision 3): Keras 3-only API → Keras 3; TF 1.x-only API → TF 1.x tf.keras (or
+standalone Keras when the script imports `keras`); API that Keras 3 removed → the Keras 2 era
+(`tf.keras` there is tf.keras 2.x; `import keras` is standalone Keras <= 2.3 or the `keras` 2.4-2.15
+package TensorFlow 2 installs, and only API that exists in one of them settles it); otherwise
+today's releases: TensorFlow 2.21 ships Keras 3.15.1, so unpinned `tf.keras` and `keras` code runs
+on Keras 3 < 3.16.
+
+`infer_targets` returns every plausible target, most likely first: more than one when the evidence
+cannot settle it, and the rules then state the condition of a verdict that differs between them.
+"""
 from __future__ import annotations
 
-import re
-
+from bnlint.script.era_signals import era_signals_in
 from bnlint.script.facts import ImportFacts
-from bnlint.target import DEFAULT_TARGET, KerasTarget, Semantics
+from bnlint.target import KerasTarget, Semantics
+
+TODAY = "no pins, no Keras 2-era API: today's TensorFlow 2.21 ships Keras 3.15.1"
+
+
+def infer_targets(imports: ImportFacts) -> tuple[KerasTarget, ...]:
+    roots = imports.keras_roots or imports.import_roots
+    signals = imports.era_signals
+    by_era = {}
+    for signal in signals:
+        by_era.setdefault(signal.era, signal.what)
+    if "tf_keras" in roots:
+        return (KerasTarget(Semantics.TF2, "imports tf_keras"),)
+    first = next((r for r in roots if r in ("keras", "tensorflow.keras", "tensorflow")), None)
+    uses_keras = first == "keras"
+    if "keras3" in by_era:
+        return (KerasTarget(Semantics.KERAS3_OLD, f"{by_era['keras3']} (Keras 3 only); latest release 3.15.1"),)
+    if "tf1" in by_era:
+        if uses_keras:
+            return (KerasTarget(Semantics.STANDALONE_2_1_3, f"imports keras and {by_era['tf1']} (TF 1.x era)"),)
+        return (KerasTarget(Semantics.TF1, f"{by_era['tf1']} (TF 1.x only)"),)
+    if "standalone" in by_era:
+        if first in ("tensorflow.keras", "tensorflow"):
+            return (KerasTarget(Semantics.TF2, f"tf.keras and {by_era['standalone']} (Keras 2 era)"),)
+        return (KerasTarget(Semantics.STANDALONE_2_1_3, f"{by_era['standalone']} (standalone Keras <= 2.3 only)"),)
+    if "keras2" in by_era:
+        era = by_era["keras2"]
+        if not uses_keras:
+            return (KerasTarget(Semantics.TF2, f"tf.keras and {era} (removed in Keras 3): TF 2.x before 2.16"),)
+        if "tf2keras" in by_era:
+            return (KerasTarget(Semantics.TF2, f"imports keras, {era} (Keras 2 era) and {by_era['tf2keras']} "
+                                               "(the keras 2.x package of TF 2)"),)
+        why = f"imports keras and {era} (Keras 2 era): standalone Keras <= 2.3 or TF 2's keras 2.x"
+        return (KerasTarget(Semantics.STANDALONE_2_1_3, why), KerasTarget(Semantics.TF2, why))
+    if first is None:
+        return (KerasTarget(Semantics.KERAS3_OLD, "no Keras import, no pins: " + TODAY.split(": ")[1]),)
+    return (KerasTarget(Semantics.KERAS3_OLD, TODAY),)
 
 
 def infer_target(imports: ImportFacts) -> KerasTarget:
-    """tf_keras → tf2; tensorflow.keras → tf2; plain keras → Keras 3 < 3.16, or standalone
-    Keras 2.x when standalone-only APIs show; nothing → the default target."""
-    roots = imports.keras_roots or imports.import_roots
-    if "tf_keras" in roots:
-        return KerasTarget(Semantics.TF2, "imports tf_keras")
-    first = next((r for r in roots if r in ("keras", "tensorflow.keras", "tensorflow")), None)
-    if first in ("tensorflow.keras", "tensorflow"):
-        if imports.tf1_signal:
-            return KerasTarget(Semantics.TF1, f"imports tensorflow.keras; {imports.tf1_signal}")
-        return KerasTarget(Semantics.TF2, "imports tensorflow.keras")
-    if first == "keras":
-        if imports.standalone_pin:
-            return KerasTarget(Semantics.STANDALONE_2_1_3, f"imports keras; {imports.standalone_pin}")
-        if imports.tf1_signal:
-            # Keras 3 needs TF >= 2.16; with TF 1.x, `keras` is standalone Keras 2.x.
-            return KerasTarget(Semantics.STANDALONE_2_1_3, f"imports keras; {imports.tf1_signal}")
-        if imports.standalone_signals:
-            return KerasTarget(Semantics.STANDALONE_2_1_3, f"imports keras; {imports.standalone_signals[0]}")
-        return KerasTarget(Semantics.KERAS3_OLD, "imports keras")
-    return DEFAULT_TARGET
+    """The most likely target (the first of `infer_targets`)."""
+    return infer_targets(imports)[0]
 
 
-_TF1_MAGIC = re.compile(r"^[ \t]*%tensorflow_version[ \t]+1", re.M)
-_TF1_PIP = re.compile(r"^[ \t]*!.*pip3?[ \t]+install\b.*\btensorflow(?:-gpu|-cpu)?[ \t]*==[ \t]*1\.", re.M)
-_KERAS2_PIP = re.compile(r"^[ \t]*!.*pip3?[ \t]+install\b.*\bkeras[ \t]*==[ \t]*(2\.[0-3](?:\.\d+)?)\b", re.M)
-
-
-_V1_BEHAVIOR = re.compile(r"^[^#\n]*\bdisable_v2_behavior\s*\(", re.M)
-
-
-def note_install_lines(imports: ImportFacts, text: str) -> None:
-    """Record what pins TF 1.x or standalone Keras 2.x: notebook magics and shell installs, and
-    `tf.compat.v1.disable_v2_behavior()` (graph mode: a BN frozen after it was called keeps using
-    batch statistics, as in TF 1.x)."""
-    if imports.tf1_signal is None and (_TF1_MAGIC.search(text) or _TF1_PIP.search(text)):
-        imports.tf1_signal = "the notebook selects TensorFlow 1.x"
-    if imports.tf1_signal is None and _V1_BEHAVIOR.search(text):
-        imports.tf1_signal = "disable_v2_behavior() runs Keras in TF 1.x graph mode"
-    if imports.standalone_pin is None and (m := _KERAS2_PIP.search(text)):
-        imports.standalone_pin = f"the notebook installs keras=={m.group(1)}"
+def note_era_signals(imports: ImportFacts, text: str) -> None:
+    """Record the era signals of one source text (a script, or one notebook cell)."""
+    for signal in era_signals_in(text):
+        if signal not in imports.era_signals:
+            imports.era_signals.append(signal)

@@ -1,15 +1,16 @@
 """BN001: a pretrained BN base flattened into a model through its symbolic tensors, and frozen.
 
 `Model(inputs=base.input, outputs=head(base.output))` copies the base's layers into the new
-model, so the base can never be called with `training=False`. Frozen BN then uses batch statistics
-in training on legacy Keras (the 100 %-train / chance-validation symptom), and on TF2 / Keras 3
-falls back to batch statistics as soon as it is unfrozen.
+model, so the base can never be called with `training=False`. On legacy Keras (standalone 2.x, TF 1.x
+tf.keras) a frozen BN still uses batch statistics in training: the 100 %-train / chance-validation
+symptom. On tf.keras 2.x / tf_keras / Keras 3 a frozen BN is in inference mode, so nothing breaks
+until it is unfrozen (BN002), and BN001 does not fire there.
 """
 from __future__ import annotations
 
 import ast
 
-from bnlint.finding import Applicability, Severity
+from bnlint.finding import Applicability
 from bnlint.script.facts import Component, Facts, ModelFact, TrainableChange
 from bnlint.script.rules.base import FixPlan, NodeEdit, Report
 from bnlint.script.rules.common import (
@@ -18,67 +19,53 @@ from bnlint.script.rules.common import (
     code_name,
     describe,
     is_transfer_base,
-    tf_keras3_note,
+    trains_after,
 )
 from bnlint.script.values import QName
-from bnlint.target import KerasTarget, Semantics
+from bnlint.target import KerasTarget
 
 CODE = "BN001"
 
 
 def check(facts: Facts, target: KerasTarget):
+    # On tf.keras 2.x / tf_keras / Keras 3 a frozen BN is in inference mode: nothing breaks until it
+    # is unfrozen, and that is BN002's finding (issue 11, decision 1).
+    if not target.legacy:
+        return
     for model in facts.models:
         for component in model.components:
             base = component.base
             if component.kind != "flattened" or not is_transfer_base(facts, base):
                 continue
-            freezes = [c for c in changes_covering(facts, base) if c.value is False and c.bn != "non_bn"]
+            freezes = [c for c in changes_covering(facts, base)
+                       if c.value is False and c.bn != "non_bn"]
+            freezes = [c for c in freezes if trains_after(facts, c, base)]
             if not freezes:
                 continue
-            yield Report(CODE, model.site, _message(model, component, target), _help(component, target),
-                         severity=Severity.ERROR if target.legacy else Severity.WARNING,
+            yield Report(CODE, model.site, _message(model, component), _help(component, target),
                          fix=_fix(facts, model, component, target),
                          related=((freezes[0].site, f"`{code_name(base)}` is frozen here"),))
 
 
-def _message(model: ModelFact, component: Component, target: KerasTarget) -> str:
-    base = component.base
-    ref = component.output_refs[0] if component.output_refs else None
-    where = f"`{ref.chunk.code(ref.node)}`" if ref is not None else f"`{code_name(base)}.output`"
+def _message(model: ModelFact, component: Component) -> str:
     into = "a new model" if model.name.startswith("<") else f"`{model.name}`"
-    head = (f"pretrained base {describe(base)} is flattened into {into} from {where} "
-            f"(its BatchNormalization layers become layers of {into.replace('a new', 'the new')}) and frozen: ")
-    if target.legacy:
-        return head + (f"on {target.label} a frozen BatchNormalization layer still normalises with the "
-                       "batch statistics in training but with the moving (ImageNet) statistics at "
-                       "inference, so training accuracy climbs while validation accuracy stays near "
-                       "chance, even on the same images")
-    return head + ("its frozen BN layers run in inference mode only while frozen; a flattened base cannot "
-                   "be called with `training=False`, so once layers are unfrozen for fine-tuning, "
-                   "training uses batch statistics and overwrites the moving statistics that inference uses")
+    return (f"{describe(component.base)} is flattened into {into} and frozen: its BN layers use batch "
+            "statistics in fit() and moving statistics in predict()")
 
 
 def _help(component: Component, target: KerasTarget) -> str:
     base = component.base
     if target.standalone:
         return STANDALONE_BN_FIX
-    nest = (f"Nest the base instead of reusing its tensors: `inputs = keras.Input(shape=...)`, "
-            f"`x = {code_name(base)}(inputs, training=False)`, build the head on `x`, then "
-            f"`Model(inputs, outputs)`.")
-    if base.input_tensor:
-        nest += (f" Build `{code_name(base)}` without `input_tensor=` (give it `input_shape=`) and call it on "
-                 "that input instead.")
+    name = code_name(base)
     if component.intermediate:
-        nest += (f" For an intermediate output, first build a feature extractor "
-                 f"`features = Model({code_name(base)}.input, {code_name(base)}.get_layer(...).output)` and call it "
-                 "as `features(inputs, training=False)`.")
-    if target.semantics is Semantics.TF1:
-        return "tf.keras in TF 1.x: a frozen BN still uses batch statistics in training. " + nest
-    if target.semantics is Semantics.KERAS3_OLD:
-        nest += (" In Keras < 3.16 `fit()` overrides that `training=False` once the base is unfrozen "
-                 "(keras-team/keras#20285): also set `trainable = False` on its BatchNormalization layers "
-                 "when fine-tuning.")
-    return nest + tf_keras3_note(target)
+        return (f"Build a feature extractor `features = Model({name}.input, {name}.get_layer(...).output)` "
+                "and call it on a new Input as `features(inputs, training=False)`.")
+    if base.input_tensor:
+        return (f"Build `{name}` with `input_shape=` instead of `input_tensor=`, call it as "
+                f"`{name}(inputs, training=False)` and build the head on that.")
+    return (f"Nest the base: `x = {name}(inputs, training=False)` on a new `Input`, build the head on `x`, "
+            "then `Model(inputs, outputs)`.")
 
 
 # --- the unsafe fix: nest the base -----------------------------------------------------------
@@ -87,11 +74,8 @@ def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarg
     """Rewrite the flattened construction into a nested base called with `training=False`, when
     the head starts from a single `base.output` in the same scope as the model."""
     base = component.base
-    # Legacy Keras cannot take `training=False` on a nested model. A target inferred only from
-    # 2.x-style imports (which Keras 3 and tf_keras accept too) still gets the unsafe fix; its
-    # message says it needs tf.keras 2.x / tf_keras / Keras 3.
-    guessed_standalone = target.standalone and facts.target_inferred
-    if (target.legacy and not guessed_standalone) or base.loaded or component.intermediate:
+    # Standalone Keras cannot take `training=False` on a nested model (TypeError); TF 1.x tf.keras can.
+    if target.standalone or base.loaded or component.intermediate:
         return None
     if len(component.output_refs) != 1:
         return None
@@ -114,8 +98,6 @@ def _fix(facts: Facts, model: ModelFact, component: Component, target: KerasTarg
     if edits is None:
         return None
     message = f"Nest `{code_name(base)}` in the model and call it with `training=False`"
-    if target.legacy:
-        message += " (needs tf.keras 2.x, tf_keras or Keras 3: standalone Keras 2.x raises TypeError)"
     return FixPlan(message, edits, Applicability.UNSAFE)
 
 

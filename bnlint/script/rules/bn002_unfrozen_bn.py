@@ -1,13 +1,18 @@
-"""BN002: fine-tuning unfreezes a pretrained BN base without keeping BN in inference mode.
+"""BN002: during some fit(), BN layers of a pretrained base train in training mode while other
+pretrained layers are frozen (issue 11, decision 2).
 
-Unfrozen BatchNormalization layers normalise with batch statistics in training and update the
-pretrained moving statistics, which wrecks what the head learned; inference then uses the drifted
-statistics. Silenced by a BN guard (BN layers kept frozen), or by a nested `training=False` on
-targets that honour it after unfreezing (tf.keras 2 / tf_keras, Keras >= 3.16).
+Two ways real code gets there: a frozen base is unfrozen (wholly or partly) for fine-tuning, or only
+part of the base is frozen from the start (`for layer in model.layers[:100]`). BatchNormalization
+layers that train then normalise with batch statistics and overwrite the pretrained moving
+statistics while the frozen layers around them expect the old ones; inference uses the drifted
+moving statistics. A BN guard (BN layers kept frozen) silences it, and so does a nested
+`base(x, training=False)` on targets that honour it once the base is trainable (tf.keras 2 /
+tf_keras, Keras >= 3.16; not Keras 3.0-3.15, keras-team/keras#20285). A base that was never frozen
+and is fine-tuned in full is ordinary fine-tuning.
 """
 from __future__ import annotations
 
-from bnlint.script.facts import Facts
+from bnlint.script.facts import Base, Facts, Fit, TrainableChange
 from bnlint.script.rules.base import Report
 from bnlint.script.rules.common import (
     STANDALONE_BN_FIX,
@@ -15,52 +20,101 @@ from bnlint.script.rules.common import (
     code_name,
     describe,
     is_transfer_base,
-    tf_keras3_note,
+    may_train,
 )
 from bnlint.target import KerasTarget
 
 CODE = "BN002"
+
+TRAINABLE, FROZEN, PARTLY = "trainable", "frozen", "partly frozen"
 
 
 def check(facts: Facts, target: KerasTarget):
     for base in facts.bases:
         if not is_transfer_base(facts, base):
             continue
-        changes = changes_covering(facts, base)
-        unfreezes = [c for c in changes if c.value is True and c.bn != "non_bn" and not c.site.external]
-        if not unfreezes or not any(c.value is False and c.bn != "non_bn" for c in changes):
-            # Never frozen anywhere: `trainable = True` changes nothing (full fine-tuning from the
-            # start is a choice, not this pitfall).
-            continue
-        if any(c.value is False and c.bn == "bn_only" for c in changes):
-            continue        # BN guard: the BatchNormalization layers are kept frozen
         nested_false = any(call.base is base and call.training == "false" for call in facts.base_calls)
         if nested_false and target.honours_nested_training_false_when_trainable:
             continue
-        yield Report(CODE, unfreezes[0].site, _message(base, nested_false, target), _help(base, target))
+        found = _bn_trains_while_frozen_around(facts, base)
+        if found is None:
+            continue
+        change, fit, unfrozen = found
+        site = change.site if not change.site.external else (fit.site if fit is not None else None)
+        if site is None or site.external:
+            continue
+        yield Report(CODE, site, _message(base, unfrozen, nested_false, target), _help(base, target))
 
 
-def _message(base, nested_false: bool, target: KerasTarget) -> str:
-    text = (f"fine-tuning unfreezes layers of pretrained base {describe(base)} without keeping its "
-            "BatchNormalization layers in inference mode: in training they switch to batch statistics "
-            "and overwrite the pretrained moving statistics, while inference uses the drifted moving "
-            "statistics, so training and validation results disagree")
+def _bn_trains_while_frozen_around(facts: Facts, base: Base):
+    """(the change that put BN into training, the fit that trains so, whether it was an unfreeze)
+    for the first training call where some BN layers of `base` are trainable while other layers
+    are frozen or were frozen before; None if no training call sees that."""
+    changes = changes_covering(facts, base)
+    if not changes:
+        return None
+    bn_state, other_state = TRAINABLE, TRAINABLE
+    was_frozen = False
+    last_bn_change = None
+    fits = [e for e in facts.events if isinstance(e, Fit) and may_train(e, base)]
+    checkpoints = iter(fits)
+    pending = next(checkpoints, None)
+    for event in facts.events:
+        if event is pending:
+            if _bad(bn_state, other_state, was_frozen) and last_bn_change is not None:
+                return last_bn_change, event, was_frozen and last_bn_change.value is True
+            pending = next(checkpoints, None)
+            continue
+        if not isinstance(event, TrainableChange) or event not in changes or event.value is None:
+            continue
+        state = TRAINABLE if event.value else FROZEN
+        before = bn_state
+        if event.bn == "all":
+            bn_state = state if event.whole else _partly(bn_state, state)
+        elif event.bn == "bn_only":
+            bn_state = state          # a BN test (`isinstance(layer, BatchNormalization)`): every BN layer
+        if event.bn == "all":
+            other_state = state if event.whole else _partly(other_state, state)
+        elif event.bn == "non_bn":
+            other_state = state       # `if not isinstance(layer, BatchNormalization)`: every other layer
+        if bn_state == FROZEN and other_state == FROZEN:
+            was_frozen = True
+        # Anchor on the change that let BN train: the unfreeze after a frozen phase, else the first
+        # change that left BN trainable among frozen layers.
+        if bn_state != FROZEN and (before == FROZEN or last_bn_change is None) and other_state != TRAINABLE \
+                or bn_state != FROZEN and before == FROZEN:
+            last_bn_change = event
+    # No training call after the change in this file: the file has none at all (it trains
+    # elsewhere), or the change sits in a function only a caller elsewhere runs.
+    trains_elsewhere = not fits or (last_bn_change is not None and not facts.ordered(last_bn_change))
+    if trains_elsewhere and _bad(bn_state, other_state, was_frozen) and last_bn_change is not None:
+        return last_bn_change, None, was_frozen and last_bn_change.value is True
+    return None
+
+
+def _partly(current: str, state: str) -> str:
+    return current if current == state else PARTLY
+
+
+def _bad(bn_state: str, other_state: str, was_frozen: bool) -> bool:
+    """Some BN layers train while other pretrained layers are (or were) frozen."""
+    return bn_state != FROZEN and (other_state != TRAINABLE or bn_state == PARTLY or was_frozen)
+
+
+def _message(base: Base, unfrozen: bool, nested_false: bool, target: KerasTarget) -> str:
+    how = "unfrozen for fine-tuning" if unfrozen else "partly frozen"
+    text = f"{describe(base)} is {how}: its BN layers train on batch statistics and drift from what inference uses"
     if nested_false:
-        text += (f"; the nested `{code_name(base)}(..., training=False)` does not protect them on {target.label}: "
-                 "`fit()` overrides it once the base is trainable (keras-team/keras#20285)")
+        text += f" (`training=False` is overridden on {target.label}, keras-team/keras#20285)"
     return text
 
 
-def _help(base, target: KerasTarget) -> str:
-    guard = (f"keep the BN layers frozen after unfreezing: `for layer in {code_name(base)}.layers: "
-             "if isinstance(layer, BatchNormalization): layer.trainable = False`, then `compile()` again.")
-    capitalised = guard[0].upper() + guard[1:]
+def _help(base: Base, target: KerasTarget) -> str:
+    name = code_name(base)
+    guard = (f"for layer in {name}.layers: if isinstance(layer, BatchNormalization): layer.trainable = False")
     if target.standalone:
-        return capitalised + " " + STANDALONE_BN_FIX
+        return f"Keep BN frozen: `{guard}`, then compile(). " + STANDALONE_BN_FIX
     if target.honours_nested_training_false_when_trainable:
-        return (f"Nest the base and call it with `{code_name(base)}(inputs, training=False)` before unfreezing, "
-                "or " + guard + tf_keras3_note(target))
-    if target.keras3:
-        return capitalised + (" In Keras < 3.16 a nested `training=False` is not enough once the base is "
-                              "trainable (keras-team/keras#20285).")
-    return capitalised
+        return (f"Call the base as `{name}(inputs, training=False)` before unfreezing, or keep BN frozen: "
+                f"`{guard}`, then compile().")
+    return f"Keep BN frozen after unfreezing: `{guard}`, then compile() again."

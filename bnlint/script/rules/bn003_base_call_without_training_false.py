@@ -8,7 +8,7 @@ from __future__ import annotations
 from bnlint.finding import Applicability
 from bnlint.script.facts import BaseCall, Facts
 from bnlint.script.rules.base import FixPlan, NodeEdit, Report
-from bnlint.script.rules.common import STANDALONE_BN_FIX, code_name, describe, is_transfer_base, tf_keras3_note
+from bnlint.script.rules.common import STANDALONE_BN_FIX, code_name, describe, is_transfer_base
 from bnlint.target import KerasTarget
 
 CODE = "BN003"
@@ -33,22 +33,17 @@ def check(facts: Facts, target: KerasTarget):
 
 
 def _message(call: BaseCall) -> str:
-    base = call.base
-    return (f"pretrained base {describe(base)} is called as a layer {_HOW[call.training]}: its "
-            "BatchNormalization layers follow the outer training flag, so once the base is unfrozen for "
-            "fine-tuning, `fit()` normalises with batch statistics and updates the moving statistics, "
-            "while inference uses the moving statistics")
+    return (f"{describe(call.base)} is called {_HOW[call.training]}: its BN layers will train on batch "
+            "statistics once it is unfrozen")
 
 
 def _help(call: BaseCall, target: KerasTarget) -> str:
     if target.standalone:
         return STANDALONE_BN_FIX
-    text = (f"Call it as `{code_name(call.base)}(x, training=False)` so its BN layers stay in inference mode, "
-            "also after unfreezing (Keras guide: Transfer learning & fine-tuning).")
+    text = f"Call it as `{code_name(call.base)}(x, training=False)` (the Keras transfer-learning guide)."
     if target.keras3 and not target.honours_nested_training_false_when_trainable:
-        text += (" In Keras < 3.16 also set `trainable = False` on its BatchNormalization layers when "
-                 "unfreezing: `fit()` overrides a nested `training=False` (keras-team/keras#20285).")
-    return text + tf_keras3_note(target)
+        text += " On Keras < 3.16 also keep its BN layers frozen when unfreezing (keras-team/keras#20285)."
+    return text
 
 
 def _fix(call: BaseCall) -> FixPlan | None:

@@ -1,7 +1,7 @@
 """Questions several rules ask about the facts (kept here so no rule duplicates them)."""
 from __future__ import annotations
 
-from bnlint.script.facts import Base, Facts, ModelFact, TrainableChange
+from bnlint.script.facts import Base, Facts, Fit, ModelFact, TrainableChange
 from bnlint.target import KerasTarget
 
 
@@ -26,6 +26,24 @@ def covers(change: TrainableChange, base: Base) -> bool:
     return False
 
 
+def trains_after(facts: Facts, event, base: Base) -> bool:
+    """Does a training call that can involve `base` follow `event` in program order? A file with no
+    training call at all trains elsewhere (a model-building module, a notebook cut short): the
+    change counts. A change after the last `fit()` changes nothing for that training."""
+    fits = [e for e in facts.events if isinstance(e, Fit)]
+    if not fits or not facts.ordered(event):
+        return True
+    position = facts.events.index(event)
+    return any(facts.events.index(fit) > position and may_train(fit, base) for fit in fits)
+
+
+def may_train(fit: Fit, base: Base) -> bool:
+    model = fit.model
+    if model is None or model is base:
+        return True
+    return isinstance(model, ModelFact) and (base in model.bases() or model.kind == "subclass")
+
+
 def is_transfer_base(facts: Facts, base: Base) -> bool:
     """A pretrained base with BN; a loaded model counts only once the script freezes or unfreezes it."""
     if not base.pretrained_bn_base:
@@ -46,22 +64,6 @@ def code_name(base: Base) -> str:
     return "base" if base.name.startswith("<") else base.name
 
 
-def keras_name(target: KerasTarget) -> str:
-    return target.label
-
-
-def tf_keras3_note(target: KerasTarget) -> str:
-    """tf.keras is Keras 3 from TF 2.16: say so where keras-team/keras#20285 matters."""
-    if "tensorflow.keras" in target.source:
-        return (" Note: with TensorFlow >= 2.16, `tf.keras` is Keras 3, where `fit()` overrides a nested "
-                "`training=False` once the base is unfrozen (keras-team/keras#20285, fixed in Keras 3.16);"
-                " keep BN layers frozen there too.")
-    return ""
-
-
 STANDALONE_BN_FIX = (
-    "In standalone Keras 2.x a frozen BatchNormalization layer still normalises with batch statistics "
-    "in training, and `base(x, training=False)` raises TypeError (Network.call has no `training` "
-    "argument). Call the BatchNormalization layers themselves with `training=False` (e.g. rebuild the "
-    "base with a frozen-BN layer: a BatchNormalization subclass whose `call` passes `training=False`), "
-    "or move to tf.keras 2.x / tf_keras / Keras 3 and nest the base with `base(inputs, training=False)`.")
+    "Standalone Keras cannot call a model with `training=False` (TypeError): rebuild the base with a "
+    "BatchNormalization subclass whose `call` passes `training=False`, or move to tf.keras 2.x / Keras 3.")

@@ -1,0 +1,111 @@
+"""The API a script uses that dates it: which Keras it was written for when nothing pins one.
+
+One table, one row per signal, each with the source of the fact. The eras:
+
+- ``tf1``: TensorFlow 1.x-only API (gone from the TF 2 namespace; `tf.compat.v1` spellings are not
+  signals, they run on TF 2).
+- ``keras2``: Keras 2-era API that Keras 3 removed, present in standalone Keras and in tf.keras 2.x /
+  tf_keras alike (checked on Keras 3.15.1 and tf_keras 2.21 here).
+- ``standalone``: API only standalone Keras <= 2.3 has (not the `keras` 2.4-2.15 package that
+  TensorFlow 2 installs, not tf.keras 2.x).
+- ``tf2keras``: API only the `keras` 2.6+ package / tf.keras 2.x has, never standalone Keras <= 2.3:
+  with Keras 2-era API it says `import keras` is the package TensorFlow 2 installs.
+- ``keras3``: API only Keras 3 has.
+
+A signal is a regular expression over one source line outside comments; `what` is how the
+evidence reads in a finding's help.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EraSignal:
+    era: str
+    what: str
+    pattern: re.Pattern
+    source: str
+
+
+def _signal(era: str, what: str, pattern: str, source: str) -> EraSignal:
+    # Anchored at the line start through code that is not a comment or a string's text.
+    return EraSignal(era, what, re.compile(r"^[^#\n]*?" + pattern, re.M), source)
+
+
+_OPTIMIZERS = r"(?:Adam|SGD|RMSprop|Adagrad|Adadelta|Adamax|Nadam|Ftrl)"
+
+SIGNALS: tuple[EraSignal, ...] = (
+    # --- TensorFlow 1.x only ---------------------------------------------------------------
+    _signal("tf1", "uses tf.Session", r"\btf\.(?:Session|InteractiveSession)\s*\(",
+            "TF 2.0 removed tf.Session from the top-level namespace (tf.compat.v1.Session remains)"),
+    _signal("tf1", "uses tf.placeholder", r"\btf\.placeholder\s*\(", "TF 2.0 API (tf.compat.v1.placeholder)"),
+    _signal("tf1", "uses tf.contrib", r"\btf\.contrib\b", "tf.contrib was removed in TF 2.0"),
+    _signal("tf1", "uses tf.ConfigProto", r"\btf\.(?:ConfigProto|GPUOptions)\s*\(", "TF 2.0 API (tf.compat.v1.ConfigProto)"),
+    _signal("tf1", "uses tf.global_variables_initializer",
+            r"\btf\.(?:global_variables_initializer|set_random_seed|get_default_graph|reset_default_graph)\s*\(",
+            "TF 2.0 API (moved to tf.compat.v1; tf.random.set_seed replaces set_random_seed)"),
+    _signal("tf1", "uses a tf.train optimizer",
+            r"\btf\.train\.(?:Adam|GradientDescent|Momentum|RMSProp|Adagrad)Optimizer\b",
+            "TF 2.0 API (tf.compat.v1.train.*Optimizer)"),
+    _signal("tf1", "calls K.get_session()", r"(?<!v1\.keras\.)\b(?:K|backend)\.(?:get_session|set_session)\s*\(",
+            "tf.keras 2.x has no backend.get_session/set_session (tf.compat.v1.keras.backend has); "
+            "standalone Keras 2.x on TF 1.x does"),
+    _signal("tf1", "runs disable_v2_behavior()", r"\bdisable_v2_behavior\s*\(",
+            "keras-bn-semantics.md 1.3: under disable_v2_behavior() graph mode and load_model's V1 BN class"),
+    _signal("tf1", "selects TensorFlow 1.x (%tensorflow_version 1.x)", r"%tensorflow_version\s+1",
+            "Colab magic that selected TF 1.x"),
+    _signal("tf1", "installs TensorFlow 1.x", r"!.*\bpip3?\s+install\b.*\btensorflow(?:-gpu|-cpu)?\s*==\s*1\.",
+            "a notebook shell install of tensorflow 1.x"),
+    # --- Keras 2 era: removed in Keras 3 -----------------------------------------------------
+    _signal("keras2", "calls fit_generator", r"\.(?:fit|evaluate|predict)_generator\s*\(",
+            "Keras 3 Model has no fit_generator/evaluate_generator/predict_generator (checked on 3.15.1)"),
+    _signal("keras2", "passes lr= to an optimizer", _OPTIMIZERS + r"\s*\([^)\n]*\blr\s*=",
+            "Keras 3 optimizers reject lr= (ValueError on 3.15.1); tf.keras 2.x accepted it"),
+    _signal("keras2", "uses ImageDataGenerator",
+            r"(?:preprocessing\.image\s+import\s+(?:\([^)]*)?[^\n]*\bImageDataGenerator\b|"
+            r"preprocessing\.image\.ImageDataGenerator\b)",
+            "keras.preprocessing.image has no ImageDataGenerator in Keras 3 (checked on 3.15.1)"),
+    _signal("keras2", "uses keras.utils.np_utils", r"(?:\butils\.np_utils\b|from\s+\S*utils\s+import\s+np_utils\b)",
+            "keras.utils.np_utils is gone in Keras 3 (checked on 3.15.1)"),
+    _signal("keras2", "calls predict_classes", r"\.predict_classes\s*\(",
+            "Sequential.predict_classes was removed in TF 2.6 and never existed in Keras 3"),
+    _signal("keras2", "calls set_learning_phase", r"\bset_learning_phase\s*\(",
+            "keras.backend.set_learning_phase is gone in Keras 3 (checked on 3.15.1)"),
+    # --- standalone Keras <= 2.3 only ---------------------------------------------------------
+    _signal("standalone", "calls Model(input=..., output=...)", r"\bModel\s*\(\s*input\s*=",
+            "Keras 1 keywords: standalone Keras 2.x converted them; tf.keras 2.x raises TypeError "
+            "('Keyword argument not understood: input', checked on tf_keras 2.21), Keras 3 ValueError"),
+    _signal("standalone", "imports keras.engine", r"\bkeras\.engine\b", "keras.engine.topology/training: standalone Keras"),
+    _signal("standalone", "uses keras.backend.tensorflow_backend", r"\btensorflow_backend\b",
+            "standalone Keras' backend modules (tf.keras has none)"),
+    _signal("standalone", "uses the Theano/CNTK backend",
+            r"(?:\btheano\b|\bcntk\b|image_dim_ordering|set_image_dim_ordering)",
+            "Theano/CNTK and dim ordering exist only in standalone Keras"),
+    _signal("standalone", "imports keras.layers.normalization",
+            r"from\s+keras\.layers\.normalization\s+import\s+BatchNormalization\b",
+            "a module of standalone Keras <= 2.3 (a package without that name from keras 2.6 on)"),
+    _signal("standalone", "passes nb_epoch=", r"\b(?:nb_epoch|samples_per_epoch|nb_val_samples)\s*=",
+            "Keras 1 argument names that standalone Keras 2.x still converted; tf.keras rejects them"),
+    _signal("standalone", "installs keras 2.x (<= 2.3)", r"!.*\bpip3?\s+install\b.*\bkeras\s*==\s*2\.[0-3]\b",
+            "a notebook shell install of standalone Keras"),
+    # --- keras 2.6+ package / tf.keras 2.x only --------------------------------------------------
+    _signal("tf2keras", "uses image_dataset_from_directory", r"\bimage_dataset_from_directory\s*\(",
+            "added in TF 2.3 tf.keras / keras 2.6+; standalone Keras <= 2.3 never had it"),
+    _signal("tf2keras", "uses preprocessing layers (RandomFlip, Rescaling...)",
+            r"\b(?:RandomFlip|RandomRotation|RandomZoom|RandomContrast|RandomTranslation|Rescaling)\s*\(",
+            "Keras preprocessing layers: tf.keras 2.3+ (experimental), keras 2.6+; not standalone Keras"),
+    _signal("tf2keras", "uses layers.experimental.preprocessing", r"\blayers\.experimental\.preprocessing\b",
+            "tf.keras 2.2-2.x experimental preprocessing layers"),
+    # --- Keras 3 only ----------------------------------------------------------------------------
+    _signal("keras3", "uses keras.ops", r"\bkeras\.ops\b", "keras.ops is Keras 3's op namespace"),
+    _signal("keras3", "sets a JAX/PyTorch Keras backend", r"KERAS_BACKEND[\"']?\s*\]?\s*=\s*[\"'](?:jax|torch)",
+            "only Keras 3 runs on JAX or PyTorch"),
+    _signal("keras3", "imports keras_hub", r"^\s*(?:import|from)\s+keras_hub\b", "KerasHub requires Keras 3"),
+)
+
+
+def era_signals_in(text: str) -> list[EraSignal]:
+    """The signals a script's text shows, in table order."""
+    return [signal for signal in SIGNALS if signal.pattern.search(text)]
