@@ -25,6 +25,8 @@ class RuleContext:
     # (model: from its keras_version; script: project pins, then imports, then Keras 3).
     target: KerasTarget | None = None
     max_moving_variance: float = 1e4
+    # BN107/BN007: largest share m**N the moving statistics may still give their starting values
+    max_stale_bn_weight: float = 0.5
     limits: Limits = field(default_factory=Limits)
 
     def wants(self, *codes: str) -> bool:
