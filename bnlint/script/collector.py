@@ -28,6 +28,7 @@ from bnlint.script.facts import (
     TrainableChange,
 )
 from bnlint.script.source import decode_script
+from bnlint.script.fit_counts import fit_counts, numpy_rows
 from bnlint.script.values import (
     BaseInput,
     BaseV,
@@ -45,6 +46,7 @@ from bnlint.script.values import (
     Module,
     NestedTensor,
     QName,
+    Rows,
     Seq,
     TrainingParam,
     Wrapped,
@@ -690,7 +692,8 @@ class Collector:
             if last == "set_learning_phase":
                 self._learning_phase(node)
                 return ()
-            return None
+            rows = numpy_rows(q.name, node)
+            return (Rows(rows),) if rows is not None else None
         self._note_root(root)
         if last in ("Model", "Functional"):
             return self._new_model(node, positional, keywords)
@@ -814,7 +817,8 @@ class Collector:
             self.facts.events.append(Compile(self._site(node), model=model))
             return ()
         if name in _FIT_METHODS:
-            self.facts.events.append(Fit(self._site(node), model=model, method=name))
+            self.facts.events.append(Fit(self._site(node), model=model, method=name,
+                                         **fit_counts(node, positional, keywords)))
             return ()
         if name == "add" and isinstance(receiver, ModelV) and positional:
             self._add_to_sequential(receiver.model, positional[0])

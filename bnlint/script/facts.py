@@ -131,6 +131,14 @@ class Compile(Event):
 class Fit(Event):
     model: object = None
     method: str = "fit"
+    # What fixes the number of optimizer steps, where the call shows it literally (BN007). None:
+    # not given (Keras' default applies) for epochs/batch_size; unknown for the others.
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    batch_size: int | None = None
+    validation_split: float | None = None
+    samples: int | None = None           # rows of `x` when built by numpy with a literal shape
+    counts_known: bool = True            # False: one of the above is given but not a literal
 
 
 @dataclass(eq=False)
@@ -165,6 +173,7 @@ class Facts:
     target_inferred: bool = True                   # no --target-keras / project pin: guessed from imports
     sources: list = field(default_factory=list)      # ParsedSource of the file (or of each cell)
     module_names: dict = field(default_factory=dict)  # module-level name -> abstract value (spelling `Input`)
+    max_stale_bn_weight: float = 0.5                 # BN007 threshold (config `max-stale-bn-weight`)
 
     def uses_name(self, name: str) -> bool:
         """Does the file (any cell) use `name`? Only fixes ask, for a fresh name."""
