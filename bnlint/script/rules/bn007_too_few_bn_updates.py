@@ -61,8 +61,11 @@ def check(facts: Facts, target: KerasTarget):
             if isinstance(event, TrainableChange) and covers(event, base):
                 if event.value is None:
                     bn_updates = None                    # unknown from here on
-                elif event.bn != "non_bn" and (event.whole or event.value is True):
-                    bn_updates = event.value or target.frozen_bn_updates_statistics
+                elif event.value is True and event.bn != "non_bn":
+                    bn_updates = True
+                elif event.value is False and (event.bn == "bn_only" or (event.bn == "all" and event.whole)):
+                    # a BN guard, or the whole base frozen (a slice leaves later BN layers training)
+                    bn_updates = target.frozen_bn_updates_statistics
             elif isinstance(event, Fit) and _holds_model(facts, base, event.model) and bn_updates is not False:
                 steps = None if bn_updates is None else _steps(event)
                 if steps is None:
