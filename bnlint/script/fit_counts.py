@@ -61,7 +61,8 @@ def fit_counts(node: ast.Call, positional: list, keywords: dict) -> dict:
                 out[name] = number
     if "validation_split" in nodes:
         split = nodes["validation_split"]
-        if isinstance(split, ast.Constant) and isinstance(split.value, (int, float)) and not isinstance(split.value, bool):
+        number = isinstance(split, ast.Constant) and type(split.value) in (int, float)
+        if number:
             out["validation_split"] = float(split.value)
         else:
             out["counts_known"] = False

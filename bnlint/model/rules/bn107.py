@@ -9,7 +9,7 @@ optimizer existed, the finding drops to `info` and says why. No count, no findin
 from __future__ import annotations
 
 from bnlint.finding import Finding, Severity
-from bnlint.model.advice import count, keep_bn_in_inference, name_list, under
+from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, under
 from bnlint.model.check import ModelCheck
 from bnlint.model.optimizer_history import earlier_optimizer_trace
 from bnlint.model.semantics import BNMode
@@ -57,9 +57,10 @@ def check(model: ModelCheck) -> list[Finding]:
     momentum = max(m for _, m in stale)
     n = len(layers)
     share = percent(stale_weight(momentum, steps))
+    its = agree(n, "its", "their")
     message = (f"{count(n, 'BN layer')} ({name_list(layers)}) trained in training mode for only {steps} "
-               f"optimizer step{'s' if steps != 1 else ''}: with momentum {momentum:g} their moving statistics are "
-               f"still {momentum:g}^{steps} = {share} their starting values (the pretrained statistics), so "
+               f"optimizer step{'s' if steps != 1 else ''}: with momentum {momentum:g} {its} moving statistics "
+               f"are still {momentum:g}^{steps} = {share} {its} starting values (the pretrained statistics), so "
                "evaluate()/predict() will score far below training, even on the training images")
     trace = earlier_optimizer_trace(model.graph, weights)
     severity = None
