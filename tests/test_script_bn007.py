@@ -148,3 +148,8 @@ def test_freezing_a_slice_leaves_the_later_bn_layers_training():
             layer.trainable = False
     """) + FLAT + "model.fit(x, y, epochs=10, steps_per_epoch=1)\n")
     assert [f.code for f in bn007(source)] == ["BN007"]
+
+
+def test_initial_epoch_is_subtracted():
+    (f,) = bn007(script(FLAT + "model.fit(x, y, epochs=300, initial_epoch=290, steps_per_epoch=1)\n"))
+    assert "only 10 steps (10 epochs x 1 step)" in f.message

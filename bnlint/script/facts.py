@@ -134,6 +134,7 @@ class Fit(Event):
     # What fixes the number of optimizer steps, where the call shows it literally (BN007). None:
     # not given (Keras' default applies) for epochs/batch_size; unknown for the others.
     epochs: int | None = None
+    initial_epoch: int | None = None     # fit() trains epochs - initial_epoch epochs
     steps_per_epoch: int | None = None
     batch_size: int | None = None
     validation_split: float | None = None

@@ -47,12 +47,13 @@ def _int(value: tuple, node: ast.expr) -> int | None:
 
 
 def fit_counts(node: ast.Call, positional: list, keywords: dict) -> dict:
-    """Fit fields: epochs, steps_per_epoch, batch_size, validation_split, samples, counts_known."""
+    """Fit fields: epochs, initial_epoch, steps_per_epoch, batch_size, validation_split, samples,
+    counts_known."""
     out: dict = {"counts_known": True}
     nodes = {k.arg: k.value for k in node.keywords if k.arg is not None}
     if any(k.arg is None for k in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
         out["counts_known"] = False          # **kwargs / *args: anything may be passed
-    for name in ("epochs", "steps_per_epoch", "batch_size"):
+    for name in ("epochs", "initial_epoch", "steps_per_epoch", "batch_size"):
         if name in nodes:
             number = _int(keywords.get(name, ()), nodes[name])
             if number is None or number < 0:

@@ -25,7 +25,7 @@ def _steps(fit: Fit) -> tuple[int, str] | None:
     """(optimizer steps of this call, how they were counted), or None when not statically known."""
     if not fit.counts_known or fit.method == "train_on_batch":
         return None
-    epochs = 1 if fit.epochs is None else fit.epochs
+    epochs = max(0, (1 if fit.epochs is None else fit.epochs) - (fit.initial_epoch or 0))
     if fit.steps_per_epoch is not None:
         per_epoch, how = fit.steps_per_epoch, f"{fit.steps_per_epoch} step{'s' if fit.steps_per_epoch != 1 else ''}"
     elif fit.samples is not None and fit.method == "fit":
