@@ -19,7 +19,7 @@ class Limits:
 @dataclass(frozen=True)
 class RuleContext:
     # Codes the user enabled (after select/ignore/extend-select); rules and readers use it to
-    # skip work (e.g. BN statistics are only read when BN105/BN106 are enabled).
+    # skip work (e.g. BN statistics are only read when BN105/BN106/BN107 are enabled).
     enabled: frozenset[str]
     # Explicit target from --target-keras or config `target-keras`; None = infer per file
     # (model: from its keras_version; script: project pins, then imports, then Keras 3).
