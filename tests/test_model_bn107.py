@@ -22,6 +22,7 @@ WRITER_FILES = {
     "keras3": ("{}.keras", "{}.h5"),
     "tf_keras": ("{}.h5", "{}.keras", "{}_savedmodel"),
     "tf115": ("{}.h5",),
+    "keras224": ("{}.h5",),
 }
 FILES = [f"{w}/{pattern}" for w, patterns in WRITER_FILES.items() for pattern in patterns]
 
@@ -64,6 +65,7 @@ def test_the_manifest_records_the_gap_the_finding_predicts():
     ("keras3/finetune_recompiled.keras", "the optimizer is named 'adam_1'"),
     ("keras3/finetune_recompiled.h5", "the optimizer is named 'adam_1'"),
     ("tf115/finetune_recompiled.h5", "the optimizer variables sit under 'training_2/'"),
+    ("keras224/finetune_recompiled.h5", "the optimizer variables sit under 'training_1/'"),
 ])
 def test_recompiled_model_is_info_with_the_uncertainty_where_the_file_shows_an_earlier_optimizer(rel, trace):
     """600 steps, compile() again, 10 steps: the counter says 10 although the statistics converged."""
