@@ -27,8 +27,8 @@ from bnlint.script.facts import (
     Site,
     TrainableChange,
 )
-from bnlint.script.source import decode_script
 from bnlint.script.fit_counts import fit_counts, numpy_rows
+from bnlint.script.source import decode_script
 from bnlint.script.values import (
     BaseInput,
     BaseV,
