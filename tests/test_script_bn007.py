@@ -153,3 +153,19 @@ def test_freezing_a_slice_leaves_the_later_bn_layers_training():
 def test_initial_epoch_is_subtracted():
     (f,) = bn007(script(FLAT + "model.fit(x, y, epochs=300, initial_epoch=290, steps_per_epoch=1)\n"))
     assert "only 10 steps (10 epochs x 1 step)" in f.message
+
+
+@pytest.mark.parametrize("body", [
+    "for epoch in range(100):\n    model.fit(x, y, epochs=1, steps_per_epoch=1)\n",
+    "while True:\n    model.fit(x, y, epochs=1, steps_per_epoch=1)\n",
+    "def train(m):\n    m.fit(x, y, epochs=1, steps_per_epoch=1)\nfor _ in range(100):\n    train(model)\n",
+    "def train(m):\n    m.fit(x, y, epochs=1, steps_per_epoch=1)\n",          # never called here
+])
+def test_fit_in_a_loop_or_an_uncalled_function_is_an_unknown_count(body):
+    assert bn007(script(FLAT + body)) == []
+
+
+def test_a_helper_called_twice_counts_twice():
+    body = "def train(m):\n    m.fit(x, y, epochs=5, steps_per_epoch=1)\ntrain(model)\ntrain(model)\n"
+    (f,) = bn007(script(FLAT + body))
+    assert "only 10 steps (5 epochs x 1 step + 5 epochs x 1 step)" in f.message

@@ -84,6 +84,7 @@ class Collector:
         self._defined: list[object] = []        # Function | Class, to run the never-called ones
         self._siblings: dict[pathlib.Path, Env | None] = {}
         self._in_method = False                 # running a method of a class (a subclassed model)
+        self._repeated = 0                      # inside a loop body or a never-called function (BN007)
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -96,6 +97,7 @@ class Collector:
         return self.module_env
 
     def _run_uncalled(self) -> None:
+        self._repeated += 1                     # called from elsewhere, how often is unknown
         for definition in list(self._defined):
             if id(definition) in self._called or definition.chunk.external:
                 continue
@@ -104,6 +106,7 @@ class Collector:
                 self._call_function(definition, [], {}, None)
             else:
                 self._instantiate(definition, [], {}, definition.node)
+        self._repeated -= 1
 
     # --- statements ------------------------------------------------------------------------
 
@@ -137,10 +140,14 @@ class Collector:
             elif isinstance(stmt, ast.If):
                 self._exec_if(stmt, env)
             elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+                self._repeated += 1             # an exception aborts the whole file anyway
                 self._maybe(self._exec_for, stmt, env)
+                self._repeated -= 1
             elif isinstance(stmt, ast.While):
                 self._eval(stmt.test, env)
+                self._repeated += 1
                 self._maybe(self._exec_body, stmt.body, env)
+                self._repeated -= 1
                 if stmt.orelse:
                     self._maybe(self._exec_body, stmt.orelse, env)
             elif isinstance(stmt, (ast.With, ast.AsyncWith)):
@@ -817,7 +824,7 @@ class Collector:
             self.facts.events.append(Compile(self._site(node), model=model))
             return ()
         if name in _FIT_METHODS:
-            self.facts.events.append(Fit(self._site(node), model=model, method=name,
+            self.facts.events.append(Fit(self._site(node), model=model, method=name, repeated=self._repeated > 0,
                                          **fit_counts(node, positional, keywords)))
             return ()
         if name == "add" and isinstance(receiver, ModelV) and positional:

@@ -140,6 +140,7 @@ class Fit(Event):
     validation_split: float | None = None
     samples: int | None = None           # rows of `x` when built by numpy with a literal shape
     counts_known: bool = True            # False: one of the above is given but not a literal
+    repeated: bool = False               # in a loop body or a function never called in the file
 
 
 @dataclass(eq=False)

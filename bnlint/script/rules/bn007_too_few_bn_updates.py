@@ -4,7 +4,8 @@ Replays the script's trainable changes in program order; at each fit() of a mode
 base where its BN layers update their moving statistics (trainable, and not held by a nested
 `training=False` the target honours), adds that call's steps: `epochs * steps_per_epoch`, or
 `epochs * ceil(samples / batch_size)` with the rows of a literal-shaped numpy array (Keras'
-defaults: 1 epoch, batch size 32). Any such fit() with an unknown count: no finding. Reported at
+defaults: 1 epoch, batch size 32). Any such fit() with an unknown count (or in a loop, or in a
+function the file never calls): no finding. Reported at
 the last such fit() when momentum**steps (bnlint.staleness) is above `max-stale-bn-weight`.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ _KERAS_DEFAULT_BATCH_SIZE = 32
 
 def _steps(fit: Fit) -> tuple[int, str] | None:
     """(optimizer steps of this call, how they were counted), or None when not statically known."""
-    if not fit.counts_known or fit.method == "train_on_batch":
+    if not fit.counts_known or fit.repeated or fit.method == "train_on_batch":
         return None
     epochs = max(0, (1 if fit.epochs is None else fit.epochs) - (fit.initial_epoch or 0))
     if fit.steps_per_epoch is not None:
