@@ -118,6 +118,7 @@ def test_nested_training_false_holds_bn_where_the_target_honours_it():
         model.fit(x_train, y_train, epochs=10, steps_per_epoch=1)
     """)
     assert bn007(source, target=TF2) == []
+    assert bn007(source, target=parse_target("tf1")) == []     # the V1 BN honours training=False
     # Keras 3.0-3.15: fit() overrides the nested training=False of a trainable base (#20285)
     assert [f.code for f in bn007(source, target=KERAS3)] == ["BN007"]
 

@@ -45,9 +45,16 @@ def _holds_model(facts: Facts, base: Base, model) -> bool:
     return model is base or model in facts.models_holding(base)
 
 
+def _nested_false_holds_trainable_bn(target: KerasTarget) -> bool:
+    """A nested `base(x, training=False)` keeps trainable BN layers in inference mode: tf.keras 2 /
+    tf_keras, Keras >= 3.16, and TF 1.x (its V1 BN ignores `trainable` but honours `training`)."""
+    return target.honours_nested_training_false_when_trainable or (
+        target.legacy and target.honours_nested_training_false)
+
+
 def _held_by_training_false(facts: Facts, base: Base, target: KerasTarget) -> bool:
     nested_false = any(call.base is base and call.training == "false" for call in facts.base_calls)
-    return nested_false and target.honours_nested_training_false_when_trainable
+    return nested_false and _nested_false_holds_trainable_bn(target)
 
 
 def check(facts: Facts, target: KerasTarget):
@@ -97,7 +104,7 @@ def _help(base: Base, target: KerasTarget, momentum: float, limit: float) -> str
     else:
         inference = (f"Keep the base's BN layers in inference mode for small data: `for layer in {name}.layers: "
                      "if isinstance(layer, BatchNormalization): layer.trainable = False`, then `compile()`")
-        if target.honours_nested_training_false_when_trainable:
+        if _nested_false_holds_trainable_bn(target):
             inference += f", or nest the base with `{name}(inputs, training=False)`"
         inference += "."
     return (f"{inference} Or train for at least {updates_needed(momentum, limit)} steps (momentum {momentum:g}), "
