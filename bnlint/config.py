@@ -19,7 +19,7 @@ else:  # pragma: no cover - Python 3.10 only
 
 KEYS = {
     "select", "ignore", "extend-select", "per-file-ignores", "target-keras", "exclude",
-    "max-moving-variance", "max-json-bytes", "max-member-bytes",
+    "max-moving-variance", "max-stale-bn-weight", "max-json-bytes", "max-member-bytes",
 }
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
@@ -52,6 +52,7 @@ class Settings:
     exclude: tuple[str, ...] = ()
     target: KerasTarget | None = None
     max_moving_variance: float = 1e4
+    max_stale_bn_weight: float = 0.5
     limits: Limits = field(default_factory=Limits)
     # Folder globs in per-file-ignores/exclude are relative to (the folder of the config file).
     root: Path = field(default_factory=Path.cwd)
@@ -143,6 +144,11 @@ def parse_table(table: dict, source: str, known, base: Settings) -> Settings:
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             raise UsageError(f"{source}: max-moving-variance must be a positive number")
         s = replace(s, max_moving_variance=float(v))
+    if "max-stale-bn-weight" in table:
+        v = table["max-stale-bn-weight"]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
+            raise UsageError(f"{source}: max-stale-bn-weight must be a number between 0 and 1 (exclusive)")
+        s = replace(s, max_stale_bn_weight=float(v))
     for key, attr in (("max-json-bytes", "max_json_bytes"), ("max-member-bytes", "max_member_bytes")):
         if key in table:
             v = table[key]

@@ -19,12 +19,14 @@ class Limits:
 @dataclass(frozen=True)
 class RuleContext:
     # Codes the user enabled (after select/ignore/extend-select); rules and readers use it to
-    # skip work (e.g. BN statistics are only read when BN105/BN106 are enabled).
+    # skip work (e.g. BN statistics are only read when BN105/BN106/BN107 are enabled).
     enabled: frozenset[str]
     # Explicit target from --target-keras or config `target-keras`; None = infer per file
     # (model: from its keras_version; script: project pins, then imports, then Keras 3).
     target: KerasTarget | None = None
     max_moving_variance: float = 1e4
+    # BN107/BN007: largest share m**N the moving statistics may still give their starting values
+    max_stale_bn_weight: float = 0.5
     limits: Limits = field(default_factory=Limits)
 
     def wants(self, *codes: str) -> bool:

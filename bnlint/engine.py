@@ -59,7 +59,7 @@ def context_for(inp: Input, settings: Settings) -> RuleContext:
         from bnlint.pins import target_for_script
         target = target_for_script(inp.path)
     return RuleContext(enabled=enabled, target=target, max_moving_variance=settings.max_moving_variance,
-                       limits=settings.limits)
+                       max_stale_bn_weight=settings.max_stale_bn_weight, limits=settings.limits)
 
 
 def _keep(f: Finding, ctx: RuleContext, suppressions) -> bool:

@@ -13,6 +13,7 @@ CONTRACT = {  # the user-facing codes: numbers, analyzers and default severities
     "BN101": ("model", "warning"), "BN102": ("model", "error"), "BN103": ("model", "warning"),
     "BN104": ("model", "info"), "BN105": ("model", "warning"), "BN106": ("model", "error"),
     "BN900": ("any", "error"), "BN901": ("model", "info"),
+    "BN007": ("script", "warning"), "BN107": ("model", "warning"),
 }
 
 

@@ -20,7 +20,7 @@ from bnlint.errors import BnlintInputError, NoKerasConfig
 from bnlint.model import analyze_model
 
 MODELS = Path(__file__).resolve().parents[1] / "fixtures" / "models"
-ALL_MODEL_RULES = frozenset({"BN101", "BN102", "BN103", "BN104", "BN105", "BN106"})
+ALL_MODEL_RULES = frozenset({"BN101", "BN102", "BN103", "BN104", "BN105", "BN106", "BN107"})
 CLEAN: frozenset = frozenset()
 
 LEGACY = ("tf115", "keras224")
@@ -49,13 +49,26 @@ EXPECTED = {
     "sequential_wrapped": by_family({"BN104"}, {"BN102"}),
     # each BN called with training=False: held in every Keras (frozen, so Keras 3 too)
     "bn_training_false": by_family(CLEAN, CLEAN),
-    # bn1 frozen at the top level, bn2 trainable next to frozen conv1/bn1
-    "partly_unfrozen_flat": by_family({"BN101", "BN103"}, {"BN101", "BN102", "BN103"}),
-    # bn1 frozen in a base called without training=False, bn2 unfrozen next to frozen conv1
-    "partly_unfrozen_nested": by_family({"BN103", "BN104"}, {"BN102", "BN103"}),
-    # the guide's recipe: Keras 3 < 3.16 lets fit() override training=False (#20285),
-    # tf_keras and TF 1.x honour it
-    "nested_training_false_unfrozen": {"keras3": frozenset({"BN103"}), "tf_keras": CLEAN, "tf115": CLEAN},
+    # bn1 frozen at the top level, bn2 trainable next to frozen conv1/bn1; bn2 trained 2 steps
+    # (MANIFEST: updated in the last fit) with momentum 0.99: BN107
+    "partly_unfrozen_flat": by_family({"BN101", "BN103", "BN107"}, {"BN101", "BN102", "BN103", "BN107"}),
+    # bn1 frozen in a base called without training=False, bn2 unfrozen next to frozen conv1 and
+    # trained 2 steps (BN107); keras224: the file cannot say whether the nested bn2 updated (its
+    # MANIFEST says it did not), so no BN107
+    "partly_unfrozen_nested": by_family({"BN103", "BN104", "BN107"}, {"BN102", "BN103", "BN107"},
+                                        keras224=frozenset({"BN102", "BN103"})),
+    # the guide's recipe: Keras 3 < 3.16 lets fit() override training=False (#20285), so the BN
+    # layers also trained 2 steps (BN107); tf_keras and TF 1.x honour it
+    "nested_training_false_unfrozen": {"keras3": frozenset({"BN103", "BN107"}), "tf_keras": CLEAN, "tf115": CLEAN},
+    # BN107 scenario: pretrained BN CNN flattened, all trainable, fine-tuned on 12 raw-pixel images.
+    # 10 steps: 0.99^10 = 0.90 of the pretrained statistics (MANIFEST: fit accuracy 1.0, evaluate 0.33)
+    "finetune_short": by_family({"BN107"}, {"BN107"}),
+    # 600 steps: converged (MANIFEST: 1.0 / 1.0)
+    "finetune_long": by_family(CLEAN, CLEAN),
+    # finetune_long, recompiled, 10 more steps: the file records 10 steps. Reported, with the
+    # uncertainty at severity info where the file shows the earlier optimizer (all but tf_keras;
+    # see tests/test_model_bn107.py)
+    "finetune_recompiled": by_family({"BN107"}, {"BN107"}),
     "no_bn_base": by_family(CLEAN, CLEAN),
     "app_flat_frozen": by_family({"BN101"}, {"BN101", "BN102"}),
     # frozen before the only fit, never pretrained: statistics exactly 0/1 in a trained model

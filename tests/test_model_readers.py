@@ -512,3 +512,36 @@ def test_keras3_weights_follow_the_recorded_layer_names_when_group_order_differs
     original = bn106(source)
     assert [layer for layer, _ in original] == ["bn1", "bn2"]
     assert bn106(swapped) == original
+
+
+# ------------------------------------------------------------------ optimizer facts (BN107)
+@pytest.mark.parametrize("rel, class_name, name, variable_name", [
+    ("keras3/finetune_short.keras", "Adam", "adam", None),
+    ("keras3/finetune_recompiled.h5", "Adam", "adam_1", "adam_1/iteration"),
+    ("tf_keras/finetune_short.h5", "Custom>Adam", "Adam", "iteration:0"),
+    ("tf_keras/finetune_short.keras", "Adam", "Adam", None),
+    ("tf_keras/finetune_short_savedmodel", "Custom>Adam", "Adam", None),
+    ("tf115/finetune_short.h5", "Adam", "Adam", "training/Adam/iter:0"),
+    ("tf115/finetune_recompiled.h5", "Adam", "Adam", "training_2/Adam/iter:0"),
+])
+def test_every_format_gives_the_compiled_optimizer_and_its_step_count(rel, class_name, name, variable_name):
+    graph = read_model(fixture(rel), ctx())
+    assert (graph.optimizer.class_name, graph.optimizer.name) == (class_name, name)
+    weights = graph.weights()
+    assert weights.optimizer_iterations == 10      # MANIFEST: 10 steps since the last compile()
+    assert (weights.optimizer_variable_names[0] if weights.optimizer_variable_names else None) == variable_name
+
+
+def test_never_compiled_model_has_no_optimizer():
+    graph = read_model(fixture("tf_keras/never_trained.h5"), ctx())
+    assert graph.optimizer is None and graph.weights().optimizer_iterations is None
+
+
+def test_an_unreadable_training_config_only_loses_the_optimizer_facts(tmp_path):
+    path = tmp_path / "m.h5"
+    shutil.copy(fixture("tf_keras/finetune_short.h5"), path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["training_config"] = "{not json"
+    graph = read_model(path, ctx())
+    assert graph.optimizer is None and graph.has_training_config
+    assert {f.code for f in analyze_model(path, "m.h5", ctx({"BN107"}))} == {"BN107"}

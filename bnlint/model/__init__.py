@@ -21,7 +21,7 @@ def analyze_model(path: pathlib.Path, display_path: str, ctx: RuleContext) -> li
 
     Raises BnlintInputError for unreadable input and NoKerasConfig for artifacts without a Keras
     config. Corrupt weights under a readable config give the config findings plus one BN900.
-    BN statistics are only read when BN105 or BN106 is enabled.
+    BN statistics are only read when a rule that needs them (BN105, BN106, BN107) is enabled.
     """
     from bnlint.readers import read_model  # readers import bnlint.model.graph: import late
 

@@ -167,8 +167,21 @@ class WeightsSnapshot:
     """What a reader's weights loader returns: BN variables by layer path, optimizer step count."""
 
     bn: dict[str, BNStatistics]
-    optimizer_iterations: int | None = None     # None = not recorded / not readable
+    # The saved optimizer's step counter: the steps since the compile() that created it (a
+    # recompile with a new optimizer starts again at 0). None = not recorded / not readable.
+    optimizer_iterations: int | None = None
     has_optimizer_state: bool = False           # optimizer variables were saved
+    # Names of the saved optimizer variables where the file records them (HDF5 `weight_names`,
+    # e.g. "training_2/Adam/iter:0"); () for formats that number them instead.
+    optimizer_variable_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SavedOptimizer:
+    """The optimizer of the last compile() as the model config records it (training/compile config)."""
+
+    class_name: str | None               # "Adam", "Custom>Adam" (tf_keras)
+    name: str | None                     # its `name` config: "adam", "adam_1", "Adam"
 
 
 @dataclass(eq=False)
@@ -178,6 +191,7 @@ class ModelGraph:
     keras_version: str | None
     writer: KerasTarget | None                   # semantics of the Keras that wrote the file
     has_training_config: bool = False            # compiled when saved (h5 training_config, compile_config)
+    optimizer: SavedOptimizer | None = None      # from that training config; None when absent or unreadable
     # Reads the BN variables on demand: rules that need no statistics never touch the datasets.
     weights_loader: Callable[[ModelGraph], WeightsSnapshot] | None = None
     _weights: WeightsSnapshot | None = field(default=None, repr=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError, NoKerasConfig
-from bnlint.model.graph import BNStatistics, Layer, ModelGraph, WeightsSnapshot
+from bnlint.model.graph import BNStatistics, Layer, ModelGraph, SavedOptimizer, WeightsSnapshot
 from bnlint.readers.bn_weights import (
     dataset_at,
     positional_roles,
@@ -23,7 +23,7 @@ from bnlint.readers.bn_weights import (
     statistics_from,
 )
 from bnlint.readers.common import decode_text, load_json
-from bnlint.readers.keras_config import root_from_model_config, writer_from_config
+from bnlint.readers.keras_config import root_from_model_config, saved_optimizer, writer_from_config
 from bnlint.target import from_keras_version
 
 # h5py raises these (and its own subclasses of them) for corrupt or unexpected files.
@@ -86,7 +86,19 @@ def _graph_from_h5(f: Any, path: pathlib.Path, ctx: RuleContext) -> ModelGraph:
         root=root, format="h5", keras_version=version,
         writer=from_keras_version(version) or writer_from_config(model_config),
         has_training_config="training_config" in attrs,
+        optimizer=_training_optimizer(attrs, ctx),
         weights_loader=lambda graph: _load_weights(path, graph))
+
+
+def _training_optimizer(attrs: Any, ctx: RuleContext) -> SavedOptimizer | None:
+    """The compiled optimizer from `training_config`; an unreadable one is ignored (messages only)."""
+    if "training_config" not in attrs:
+        return None
+    try:
+        config = load_json(decode_text(attrs["training_config"], "training_config"), "training_config", ctx.limits)
+    except BnlintInputError:
+        return None
+    return saved_optimizer(config.get("optimizer_config")) if isinstance(config, dict) else None
 
 
 def _load_weights(path: pathlib.Path, graph: ModelGraph) -> WeightsSnapshot:
@@ -96,9 +108,12 @@ def _load_weights(path: pathlib.Path, graph: ModelGraph) -> WeightsSnapshot:
             if weights is None:
                 raise BnlintInputError("HDF5 model file has no model_weights group")
             optimizer = f.get("optimizer_weights")
+            names = tuple(attr_strings(optimizer.attrs, "weight_names", "optimizer_weights") or ()) \
+                if optimizer is not None else ()
             return WeightsSnapshot(bn=legacy_bn_statistics(weights, graph.root),
-                                   optimizer_iterations=_optimizer_iterations(optimizer),
-                                   has_optimizer_state=optimizer is not None and len(optimizer) > 0)
+                                   optimizer_iterations=_optimizer_iterations(optimizer, names),
+                                   has_optimizer_state=optimizer is not None and len(optimizer) > 0,
+                                   optimizer_variable_names=names)
         except H5_ERRORS as exc:
             raise BnlintInputError(f"corrupt weights in HDF5 model file ({type(exc).__name__}: {exc})") from None
 
@@ -164,10 +179,9 @@ def _nested_bns(model: Layer, bns: list[Layer], names: list[str],
     return {bn.path: statistics_from(bn, scopes[scope]) for bn, scope in zip(bns, matched)}
 
 
-def _optimizer_iterations(group: Any) -> int | None:
+def _optimizer_iterations(group: Any, names: tuple[str, ...]) -> int | None:
     if group is None:
         return None
-    names = attr_strings(group.attrs, "weight_names", "optimizer_weights") or []
     for name in names:
         if name.rsplit("/", 1)[-1].split(":", 1)[0] in ("iterations", "iteration", "iter"):
             return read_step_count(dataset_at(group, name, f"optimizer weight '{name}'"))

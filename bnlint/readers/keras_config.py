@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from bnlint.errors import BnlintInputError, NoKerasConfig
-from bnlint.model.graph import CallNode, Layer
+from bnlint.model.graph import CallNode, Layer, SavedOptimizer
 from bnlint.model.semantics import NO_KERAS_VERSION
 from bnlint.target import KerasTarget, Semantics
 
@@ -239,3 +239,18 @@ def writer_from_config(model_config: Any) -> KerasTarget | None:
         elif isinstance(item, list):
             stack.extend(v for v in item if isinstance(v, (dict, list)))
     return None
+
+
+def saved_optimizer(optimizer_config: Any) -> SavedOptimizer | None:
+    """The optimizer entry of a training config (h5 `training_config["optimizer_config"]`, `.keras`
+    `compile_config["optimizer"]`): `{"class_name": ..., "config": {"name": ...}}`, or a bare string
+    such as "adam". None for anything else: it only feeds messages, so odd input is not an error."""
+    if isinstance(optimizer_config, str):
+        return SavedOptimizer(class_name=None, name=optimizer_config)
+    if not isinstance(optimizer_config, dict):
+        return None
+    class_name = optimizer_config.get("class_name")
+    config = optimizer_config.get("config")
+    name = config.get("name") if isinstance(config, dict) else None
+    return SavedOptimizer(class_name=class_name if isinstance(class_name, str) else None,
+                          name=name if isinstance(name, str) else None)

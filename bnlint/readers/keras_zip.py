@@ -21,7 +21,7 @@ from bnlint.model.graph import BNStatistics, Layer, ModelGraph, WeightsSnapshot
 from bnlint.readers.bn_weights import dataset_at, positional_roles, read_step_count, read_vector, statistics_from
 from bnlint.readers.common import decode_text, json_object, load_json
 from bnlint.readers.h5 import H5_ERRORS, open_h5
-from bnlint.readers.keras_config import root_from_model_config, writer_from_config
+from bnlint.readers.keras_config import root_from_model_config, saved_optimizer, writer_from_config
 from bnlint.target import from_keras_version
 
 _CONFIG, _METADATA, _WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
@@ -76,6 +76,7 @@ def _graph_from_zip(zf: zipfile.ZipFile, path: pathlib.Path, ctx: RuleContext) -
         root=root, format="keras", keras_version=version,
         writer=from_keras_version(version) or writer_from_config(model_config),
         has_training_config=isinstance(compile_config, dict) and bool(compile_config),
+        optimizer=saved_optimizer(compile_config.get("optimizer")) if isinstance(compile_config, dict) else None,
         weights_loader=lambda graph: _load_weights(path, graph, ctx))
 
 

@@ -18,7 +18,7 @@ from bnlint.errors import BnlintInputError, NoKerasConfig
 from bnlint.model.graph import ModelGraph, WeightsSnapshot
 from bnlint.readers.bn_weights import MAX_CHANNELS, statistics_from
 from bnlint.readers.common import decode_text, json_object, load_json
-from bnlint.readers.keras_config import root_from_model_config, writer_from_config
+from bnlint.readers.keras_config import root_from_model_config, saved_optimizer, writer_from_config
 from bnlint.readers.protowire import LENGTH_DELIMITED, VARINT, ProtoError, iter_fields
 from bnlint.readers.tensor_bundle import OBJECT_GRAPH_KEY, TensorBundle, object_graph
 from bnlint.target import from_keras_version
@@ -84,10 +84,12 @@ def read_savedmodel(folder: pathlib.Path, ctx: RuleContext) -> ModelGraph:
     root = root_from_model_config(model_config, ctx.limits.max_nesting, "the SavedModel's model config")
     version = root_metadata.get("keras_version")
     version = version if isinstance(version, str) else None
+    training_config = root_metadata.get("training_config")
     return ModelGraph(
         root=root, format="savedmodel", keras_version=version,
         writer=from_keras_version(version) or writer_from_config(model_config),
-        has_training_config=isinstance(root_metadata.get("training_config"), dict),
+        has_training_config=isinstance(training_config, dict),
+        optimizer=saved_optimizer(training_config.get("optimizer_config")) if isinstance(training_config, dict) else None,
         weights_loader=lambda graph: _load_weights(folder, nodes, graph, ctx))
 
 

@@ -49,7 +49,7 @@ _NEEDS = {
               re.compile(rb"\.(?:fit|fit_generator|train_on_batch)\s*\(")),
     "BN005": (re.compile(rb"set_learning_phase"),),
 }
-_BASE_RULES = frozenset({"BN001", "BN002", "BN003", "BN006"})
+_BASE_RULES = frozenset({"BN001", "BN002", "BN003", "BN006", "BN007"})
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.M)
 
 
@@ -86,7 +86,7 @@ def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> 
     if not enabled & _BASE_RULES:
         return False
     changes_trainable = _TRAINABLE.search(data) is not None
-    if b"applications" in data and (enabled & {"BN003", "BN006"} or changes_trainable):
+    if b"applications" in data and (enabled & {"BN003", "BN006", "BN007"} or changes_trainable):
         return True
     # A loaded model only counts as a base once the script freezes or unfreezes it.
     if b"load_model" in data and changes_trainable:
@@ -148,6 +148,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
         raise BnlintInputError("expression nested too deeply to analyse") from None
     facts.module_names = dict(collector.module_env.vars)
     facts.target_inferred = ctx.target is None
+    facts.max_stale_bn_weight = ctx.max_stale_bn_weight
     targets = (ctx.target,) if ctx.target is not None else infer_targets(facts.imports)
 
     findings: dict[tuple, Finding] = {}

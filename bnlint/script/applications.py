@@ -3,6 +3,8 @@
 `has_bn`: the architecture contains BatchNormalization layers (the pitfall needs them).
 `preprocesses_inside`: the model applies its own input preprocessing, so `preprocess_input`
 is a pass-through (EfficientNet, EfficientNetV2, MobileNetV3, RegNet, ResNetRS, ConvNeXt).
+`bn_momentum`: the `momentum` its BatchNormalization layers are built with (keras/src/applications
+in Keras 3.15.1: 0.999 in MobileNetV2/V3, 0.9997 in NASNet, 0.9 in EfficientNetV2, else the default).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ class Family:
     has_bn: bool
     preprocesses_inside: bool
     module: str                # keras.applications.<module> that holds preprocess_input
+    bn_momentum: float = 0.99
 
 
 def _names(prefix: str, suffixes: str) -> list[str]:
@@ -28,12 +31,12 @@ _TABLE: list[tuple[Family, list[str]]] = [
     (Family("InceptionResNetV2", True, False, "inception_resnet_v2"), ["InceptionResNetV2"]),
     (Family("Xception", True, False, "xception"), ["Xception"]),
     (Family("MobileNet", True, False, "mobilenet"), ["MobileNet"]),
-    (Family("MobileNetV2", True, False, "mobilenet_v2"), ["MobileNetV2"]),
-    (Family("MobileNetV3", True, True, "mobilenet_v3"), ["MobileNetV3Small", "MobileNetV3Large"]),
+    (Family("MobileNetV2", True, False, "mobilenet_v2", 0.999), ["MobileNetV2"]),
+    (Family("MobileNetV3", True, True, "mobilenet_v3", 0.999), ["MobileNetV3Small", "MobileNetV3Large"]),
     (Family("DenseNet", True, False, "densenet"), ["DenseNet121", "DenseNet169", "DenseNet201"]),
-    (Family("NASNet", True, False, "nasnet"), ["NASNetMobile", "NASNetLarge"]),
+    (Family("NASNet", True, False, "nasnet", 0.9997), ["NASNetMobile", "NASNetLarge"]),
     (Family("EfficientNet", True, True, "efficientnet"), _names("EfficientNetB", "0 1 2 3 4 5 6 7")),
-    (Family("EfficientNetV2", True, True, "efficientnet_v2"),
+    (Family("EfficientNetV2", True, True, "efficientnet_v2", 0.9),
      _names("EfficientNetV2", "B0 B1 B2 B3 S M L")),
     (Family("RegNet", True, True, "regnet"),
      _names("RegNetX", "002 004 006 008 016 032 040 064 080 120 160 320")

@@ -261,7 +261,37 @@ def _relevant_groups(groups, names: set[str]) -> list[int]:
                     if not relevant[def_index]:
                         relevant[def_index] = True
                         names |= groups.binds(def_index)
+        if not changed:
+            # BN007 counts steps from the data and numbers a fit() call is given: the statements
+            # binding those names matter too (`x_train = np.zeros((12, ...))`, `EPOCHS = 10`).
+            counted = _fit_argument_names(groups, relevant) - names
+            if counted:
+                names |= counted
+                changed = True
     return [index for index, flag in enumerate(relevant) if flag]
+
+
+_FIT_WORDS = frozenset({"fit", "fit_generator"})
+_COUNT_KEYWORDS = frozenset({"x", "epochs", "steps_per_epoch", "batch_size"})
+
+
+def _fit_argument_names(groups, relevant: list[bool]) -> set[str]:
+    """Plain names passed as `x` (first argument), epochs, steps_per_epoch or batch_size to a fit()
+    call of a relevant group (exact AST groups only; big files split by text skip this)."""
+    if not isinstance(groups, _AstGroups):
+        return set()
+    found: set[str] = set()
+    for index, is_relevant in enumerate(relevant):
+        if not is_relevant or _FIT_WORDS.isdisjoint(groups.words[index]):
+            continue
+        for stmt in groups.statements(index):
+            for node in ast.walk(stmt):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in _FIT_WORDS):
+                    continue
+                values = node.args[:1] + [k.value for k in node.keywords if k.arg in _COUNT_KEYWORDS]
+                found.update(v.id for v in values if isinstance(v, ast.Name))
+    return found
 
 
 # --- big files: split without building the AST -----------------------------------------------

@@ -27,6 +27,7 @@ from bnlint.script.facts import (
     Site,
     TrainableChange,
 )
+from bnlint.script.fit_counts import fit_counts, numpy_rows
 from bnlint.script.source import decode_script
 from bnlint.script.values import (
     BaseInput,
@@ -45,6 +46,7 @@ from bnlint.script.values import (
     Module,
     NestedTensor,
     QName,
+    Rows,
     Seq,
     TrainingParam,
     Wrapped,
@@ -82,6 +84,7 @@ class Collector:
         self._defined: list[object] = []        # Function | Class, to run the never-called ones
         self._siblings: dict[pathlib.Path, Env | None] = {}
         self._in_method = False                 # running a method of a class (a subclassed model)
+        self._repeated = 0                      # inside a loop body or a never-called function (BN007)
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -95,6 +98,7 @@ class Collector:
 
     def _run_uncalled(self) -> None:
         self.facts.uncalled_from = len(self.facts.events)
+        self._repeated += 1                     # called from elsewhere, how often is unknown
         for definition in list(self._defined):
             if id(definition) in self._called or definition.chunk.external:
                 continue
@@ -103,6 +107,7 @@ class Collector:
                 self._call_function(definition, [], {}, None)
             else:
                 self._instantiate(definition, [], {}, definition.node)
+        self._repeated -= 1
 
     # --- statements ------------------------------------------------------------------------
 
@@ -136,10 +141,14 @@ class Collector:
             elif isinstance(stmt, ast.If):
                 self._exec_if(stmt, env)
             elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+                self._repeated += 1             # an exception aborts the whole file anyway
                 self._maybe(self._exec_for, stmt, env)
+                self._repeated -= 1
             elif isinstance(stmt, ast.While):
                 self._eval(stmt.test, env)
+                self._repeated += 1
                 self._maybe(self._exec_body, stmt.body, env)
+                self._repeated -= 1
                 if stmt.orelse:
                     self._maybe(self._exec_body, stmt.orelse, env)
             elif isinstance(stmt, (ast.With, ast.AsyncWith)):
@@ -682,7 +691,8 @@ class Collector:
             if last == "set_learning_phase":
                 self._learning_phase(node)
                 return ()
-            return None
+            rows = numpy_rows(q.name, node)
+            return (Rows(rows),) if rows is not None else None
         self._note_root(root)
         if last in ("Model", "Functional"):
             return self._new_model(node, positional, keywords)
@@ -804,7 +814,8 @@ class Collector:
             self.facts.events.append(Compile(self._site(node), model=model))
             return ()
         if name in _FIT_METHODS:
-            self.facts.events.append(Fit(self._site(node), model=model, method=name))
+            self.facts.events.append(Fit(self._site(node), model=model, method=name, repeated=self._repeated > 0,
+                                         **fit_counts(node, positional, keywords)))
             return ()
         if name == "add" and isinstance(receiver, ModelV) and positional:
             self._add_to_sequential(receiver.model, positional[0])

@@ -131,6 +131,16 @@ class Compile(Event):
 class Fit(Event):
     model: object = None
     method: str = "fit"
+    # What fixes the number of optimizer steps, where the call shows it literally (BN007). None:
+    # not given (Keras' default applies) for epochs/batch_size; unknown for the others.
+    epochs: int | None = None
+    initial_epoch: int | None = None     # fit() trains epochs - initial_epoch epochs
+    steps_per_epoch: int | None = None
+    batch_size: int | None = None
+    validation_split: float | None = None
+    samples: int | None = None           # rows of `x` when built by numpy with a literal shape
+    counts_known: bool = True            # False: one of the above is given but not a literal
+    repeated: bool = False               # in a loop body or a function never called in the file
 
 
 @dataclass(eq=False)
@@ -165,6 +175,7 @@ class Facts:
     # Events from this index on come from functions and classes the file never calls (run once at
     # the end): a caller elsewhere decides when they run, so they have no order against fit().
     uncalled_from: int | None = None
+    max_stale_bn_weight: float = 0.5                 # BN007 threshold (config `max-stale-bn-weight`)
 
     def uses_name(self, name: str) -> bool:
         """Does the file (any cell) use `name`? Only fixes ask, for a fresh name."""

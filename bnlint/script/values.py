@@ -157,6 +157,13 @@ class KerasInput:
     site: Site
 
 
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """A numpy array built with a literal shape (`np.zeros((12, 224, 224, 3))`): its first dimension."""
+
+    count: int
+
+
 # Atoms that flow through layer calls and arithmetic (a tensor derived from them).
 TENSORS = (GraphTensor, NestedTensor, BaseInput, KerasInput)
 

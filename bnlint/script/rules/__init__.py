@@ -14,6 +14,7 @@ from bnlint.script.rules import (
     bn004_trainable_after_compile,
     bn005_learning_phase_training,
     bn006_missing_preprocess_input,
+    bn007_too_few_bn_updates,
 )
 
 RULES = {
@@ -21,5 +22,6 @@ RULES = {
     for module in (
         bn001_flattened_frozen_base, bn002_unfrozen_bn, bn003_base_call_without_training_false,
         bn004_trainable_after_compile, bn005_learning_phase_training, bn006_missing_preprocess_input,
+        bn007_too_few_bn_updates,
     )
 }
