@@ -18,6 +18,7 @@ model = Model(inputs=base_model.input, outputs=predictions)
 for layer in base_model.layers:
     layer.trainable = False
 model.compile(optimizer="adam", loss="categorical_crossentropy")
+model.fit(preprocess_input(images), labels, epochs=5)
 """
 
 
@@ -63,9 +64,15 @@ def test_tf1_api_makes_it_an_error():
 
 def test_freezing_after_the_last_fit_changes_nothing():
     source = FLATTENED_FROZEN.replace("for layer in base_model.layers:\n    layer.trainable = False\n", "")
-    source += "model.fit(x, y)\nfor layer in base_model.layers:\n    layer.trainable = False\n"
+    source += "for layer in base_model.layers:\n    layer.trainable = False\n"
     assert "BN001" not in codes(source, target="tf1")
     assert "BN001" in codes(source + "model.compile('adam', 'mse')\nmodel.fit(x, y)\n", target="tf1")
+
+
+def test_a_file_that_never_trains_breaks_nothing():
+    # a fragment or a model-building module: the script that trains it gets the finding
+    source = FLATTENED_FROZEN.replace("model.fit(preprocess_input(images), labels, epochs=5)\n", "")
+    assert "BN001" not in codes(source, target="tf1")
 
 
 def test_fix_is_unsafe():
@@ -118,6 +125,7 @@ def test_input_tensor_pattern():
     backbone.trainable = False
     x = tf.keras.layers.GlobalAveragePooling2D()(backbone.output)
     clf = tf.keras.Model(inputs, tf.keras.layers.Dense(4)(x))
+    clf.fit(images, labels)
     """
     [finding] = findings(source, target="tf1")
     assert (finding.code, finding.line) == ("BN001", 7)
@@ -200,6 +208,7 @@ def test_two_flattened_bases_in_one_model_are_two_findings():
         net.trainable = False
     merged = tf.keras.layers.Concatenate()([a.output, b.output])
     ensemble = tf.keras.Model([a.input, b.input], tf.keras.layers.Dense(2)(merged))
+    ensemble.fit([x, x], y)
     """
     found = findings(source, target="tf1", enabled={"BN001"})
     assert [(f.code, f.line) for f in found] == [("BN001", 8), ("BN001", 8)]

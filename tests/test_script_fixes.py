@@ -44,6 +44,7 @@ def test_no_fix_when_outer_model_layers_are_indexed():
     model = tf.keras.Model(base.input, tf.keras.layers.Dense(2)(base.output))
     for layer in model.layers[:50]:
         layer.trainable = False
+    model.fit(x, y)
     """
     [finding] = findings(source, enabled={"BN001"}, target=TARGET)
     assert finding.fix is None
@@ -80,6 +81,7 @@ def test_no_fix_when_input_would_shadow_a_user_name():
     base = Xception(include_top=False, pooling="avg")
     base.trainable = False
     model = Model(base.input, Dense(2)(base.output))
+    model.fit(x, y)
     """
     [finding] = findings(source, enabled={"BN001"}, target=TARGET)
     assert finding.fix is None
@@ -99,6 +101,7 @@ def test_fix_takes_a_fresh_name_for_the_new_input(elsewhere, expected):
         "base = tf.keras.applications.MobileNet(include_top=False, pooling='avg')\n"
         "base.trainable = False\n"
         "model = tf.keras.Model(inputs=base.input, outputs=tf.keras.layers.Dense(2)(base.output))\n"
+        "model.fit(x, y)\n"
     )
     fixed = fix(source, target=TARGET)
     assert expected in fixed

@@ -61,7 +61,9 @@ def test_not_a_pretrained_bn_base(head):
     ("import keras\nmodel.fit(x, y, nb_epoch=3)", [Semantics.STANDALONE_2_1_3]),
     # Keras 2-era API (removed in Keras 3): tf.keras 2.x, or for `import keras` either Keras 2
     ("import tensorflow as tf\nmodel.fit_generator(gen)", [Semantics.TF2]),
-    ("from tensorflow.keras.preprocessing.image import ImageDataGenerator", [Semantics.TF2]),
+    # tf.keras of TF 2.21 (Keras 3) still exports ImageDataGenerator; plain keras 3 does not
+    ("from tensorflow.keras.preprocessing.image import ImageDataGenerator", [Semantics.KERAS3_OLD]),
+    ("import tensorflow as tf\nfrom keras.preprocessing.image import ImageDataGenerator", [Semantics.TF2]),
     ("import tensorflow as tf\nopt = tf.keras.optimizers.Adam(lr=1e-4)", [Semantics.TF2]),
     ("import keras\nbase = keras.applications.ResNet50()\nmodel.fit_generator(gen)",
      [Semantics.STANDALONE_2_1_3, Semantics.TF2]),
@@ -123,6 +125,7 @@ def test_load_model_used_as_a_frozen_base():
     for layer in pretrained.layers:
         layer.trainable = False
     model = Model(pretrained.input, Dense(4)(pretrained.layers[-2].output))
+    model.fit(x, y)
     """
     [finding] = findings(source, target="tf1")
     assert (finding.code, finding.line) == ("BN001", 6)
@@ -147,6 +150,7 @@ def test_disable_v2_behavior_means_tf1_semantics():
     base = tf.keras.applications.MobileNetV2(include_top=False, pooling="avg")
     model = tf.keras.Model(base.input, tf.keras.layers.Dense(2)(base.output))
     base.trainable = False
+    model.fit(x, y)
     """
     [finding] = findings(source, enabled={"BN001"})
     assert finding.severity is None                  # the rule's default: error

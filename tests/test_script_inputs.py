@@ -160,6 +160,7 @@ def test_big_file_split_handles_strings_continuations_and_decorators(split):
         '    pass\n'
         'model = tf.keras.Model(base.input, tf.keras.layers.Dense(2)(base.output))\n'
         'x = 1; y = base(tf.keras.Input((8, 8, 3)))\n'
+        'model.fit(x, y)\n'
     )
     assert [(f.code, f.line) for f in analyze(source, "tf1", enabled={"BN001", "BN003"}, dedent=False).findings] == [
         ("BN001", 14), ("BN003", 15)]

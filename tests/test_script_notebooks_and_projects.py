@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from bnlint.script import analyze_script, apply_fixes
-from test_script_support import FIXTURES, context
+from test_script_support import codes, FIXTURES, context
 
 NOTEBOOK = FIXTURES / "flowers_finetune.ipynb"
 
@@ -86,7 +86,8 @@ def test_sibling_module_attribute_access_and_clean_nested_script():
     assert "DenseNet169" in result.findings[0].message
 
 
-def test_findings_inside_the_sibling_are_not_reported_on_the_importer(tmp_path):
+def test_findings_inside_the_sibling_are_reported_on_the_importing_line(tmp_path):
+    # Issue 11: a project module's code that the script runs is part of the script's training.
     (tmp_path / "helpers.py").write_text(
         "import tensorflow as tf\n"
         "def head(base):\n"
@@ -96,9 +97,61 @@ def test_findings_inside_the_sibling_are_not_reported_on_the_importer(tmp_path):
         "import tensorflow as tf\nfrom helpers import head\n"
         "base = tf.keras.applications.ResNet50(include_top=False)\nout = head(base)\n")
     result = analyze_script(script, "train.py", script.read_bytes(), context(enabled={"BN003"}))
-    assert result.findings == []
+    assert [(f.code, f.line, f.fix) for f in result.findings] == [("BN003", 4, None)]
     helper = tmp_path / "helpers.py"
     assert analyze_script(helper, "helpers.py", helper.read_bytes(), context(enabled={"BN003"})).findings == []
+
+
+def test_freeze_and_unfreeze_in_an_inherited_method_of_another_module(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "__init__.py").write_text("")
+    (tmp_path / "models" / "base_model.py").write_text(
+        "class BaseModel:\n"
+        "    freeze_layers_number = 80\n"
+        "    def freeze_top_layers(self):\n"
+        "        for layer in self.model.layers[:self.freeze_layers_number]:\n"
+        "            layer.trainable = False\n"
+        "        for layer in self.model.layers[self.freeze_layers_number:]:\n"
+        "            layer.trainable = True\n"
+        "    def train(self, data):\n"
+        "        self.freeze_top_layers()\n"
+        "        self.model.compile('sgd', 'categorical_crossentropy')\n"
+        "        self.model.fit_generator(data, epochs=5)\n")
+    script = tmp_path / "resnet50.py"
+    script.write_text(
+        "from keras.applications.resnet50 import ResNet50\nfrom keras.layers import Dense\n"
+        "from keras.models import Model\nfrom models.base_model import BaseModel\n\n"
+        "class ResNet(BaseModel):\n"
+        "    def __init__(self):\n"
+        "        base = ResNet50(include_top=False, pooling='avg')\n"
+        "        self.model = Model(input=base.input, output=Dense(5)(base.output))\n\n"
+        "ResNet().train(batches)\n")
+    result = analyze_script(script, "resnet50.py", script.read_bytes(), context(enabled={"BN001", "BN002"}))
+    assert [(f.code, f.line) for f in result.findings] == [("BN001", 9), ("BN002", 11)]
+
+
+def test_instance_methods_run_where_they_are_called_with_their_arguments():
+    source = """\
+    from keras.applications.resnet50 import ResNet50
+    from keras.layers import Dense
+    from keras.models import Model
+
+    class Trainer:
+        def build(self, freeze=10, full_freeze="N"):
+            base = ResNet50(weights="imagenet", include_top=False, pooling="avg")
+            model = Model(input=base.input, output=Dense(5)(base.output))
+            if full_freeze != "N":
+                for layer in model.layers[:freeze]:
+                    layer.trainable = False
+            return model
+
+    model = Trainer().build(freeze=10, full_freeze="N")
+    model.compile("sgd", "mse")
+    model.fit_generator(batches, epochs=3)
+    """
+    assert codes(source, enabled={"BN001", "BN002"}) == []
+    frozen = source.replace('build(freeze=10, full_freeze="N")', 'build(freeze=10, full_freeze="Y")')
+    assert codes(frozen, enabled={"BN001", "BN002"}) == ["BN001", "BN002"]
 
 
 def test_missing_sibling_is_not_an_error(tmp_path):
@@ -136,7 +189,7 @@ def _notebook(*cells: str) -> bytes:
 
 
 FLAT_CELL = ("base = ResNet50(include_top=False)\nbase.trainable = False\n"
-             "model = Model(base.input, Dense(2)(base.output))\n")
+             "model = Model(base.input, Dense(2)(base.output))\nmodel.fit(x, y)\n")
 
 
 @pytest.mark.parametrize("setup, imports, legacy", [
@@ -161,14 +214,14 @@ def test_notebook_fix_adds_the_import_inside_the_cell():
         "from keras.applications import DenseNet121\nfrom keras.applications.densenet import preprocess_input\n"
         "from keras.layers import Dense, Flatten\nfrom keras.models import Model",
         "base = DenseNet121(include_top=False, input_shape=(64, 64, 3))\nbase.trainable = False\n"
-        "head = Dense(3)(Flatten()(base.output))\nmodel = Model(base.input, head)\n")
+        "head = Dense(3)(Flatten()(base.output))\nmodel = Model(base.input, head)\nmodel.fit(x, y)\n")
     path = pathlib.Path("nb.ipynb")
     result = analyze_script(path, "nb.ipynb", data, context(target="tf1"))
     fixed = json.loads(apply_fixes(data, path, result.findings))
     assert fixed["cells"][1]["source"] == (
         "base = DenseNet121(include_top=False, input_shape=(64, 64, 3))\nbase.trainable = False\n"
         "from keras.layers import Input\ninputs = Input(shape=(64, 64, 3))\n"
-        "head = Dense(3)(Flatten()(base(inputs, training=False)))\nmodel = Model(inputs, head)\n")
+        "head = Dense(3)(Flatten()(base(inputs, training=False)))\nmodel = Model(inputs, head)\nmodel.fit(x, y)\n")
     assert fixed["cells"][0] == json.loads(data)["cells"][0]
 
 

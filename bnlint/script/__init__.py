@@ -23,6 +23,7 @@ from bnlint.finding import Edit, Finding, Fix, Related
 from bnlint.script.chunks import parse_python
 from bnlint.script.collector import Collector, preprocessing_visible
 from bnlint.script.facts import Facts, TrainableChange
+from bnlint.script.project import module_candidates, sys_path_folders
 from bnlint.script.rules import RULES
 from bnlint.script.rules.base import NodeEdit, Report
 from bnlint.script.source import (
@@ -51,6 +52,8 @@ _NEEDS = {
 }
 _BASE_RULES = frozenset({"BN001", "BN002", "BN003", "BN006", "BN007"})
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.M)
+# A keras.applications constructor called by its bare name (fragments that never import it).
+_FAMILY_CALL = re.compile(rb"\b(?:ResNet|Inception|Xception|MobileNet|DenseNet|NASNet|EfficientNet|RegNet)\w*\s*\(")
 
 
 @dataclass(frozen=True)
@@ -85,30 +88,38 @@ def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> 
             return True
     if not enabled & _BASE_RULES:
         return False
+    constructs = b"applications" in data or _FAMILY_CALL.search(data) is not None
+    loads = b"load_model" in data
     changes_trainable = _TRAINABLE.search(data) is not None
-    if b"applications" in data and (enabled & {"BN003", "BN006", "BN007"} or changes_trainable):
+    if not (constructs and changes_trainable):
+        project = _project_modules_mention(data, path)
+        constructs = constructs or project["base"]
+        changes_trainable = changes_trainable or project["trainable"]
+    if constructs and (enabled & {"BN003", "BN006", "BN007"} or changes_trainable):
         return True
     # A loaded model only counts as a base once the script freezes or unfreezes it.
-    if b"load_model" in data and changes_trainable:
-        return True
-    return _sibling_has_base_source(data, path)
+    return loads and changes_trainable
 
 
-def _sibling_has_base_source(data: bytes, path: pathlib.Path) -> bool:
-    """Does a module imported from the script's own folder mention a base source?"""
-    folder = path.parent
+def _project_modules_mention(data: bytes, path: pathlib.Path) -> dict[str, bool]:
+    """Do the project modules the script imports (one level) build a base / change `trainable`?"""
+    found = {"base": False, "trainable": False}
+    text = data.decode("utf-8", "replace")
+    extra = sys_path_folders(text, path.parent)
     for match in _IMPORT.finditer(data):
-        module = (match.group(1) or match.group(2)).decode("ascii", "replace").lstrip(".")
-        if not module:
-            continue
-        relative = pathlib.Path(*module.split("."))
-        for candidate in (folder / relative.with_suffix(".py"), folder / relative / "__init__.py"):
+        raw = (match.group(1) or match.group(2)).decode("ascii", "replace")
+        module = raw.lstrip(".")
+        for candidate in module_candidates(path, module, len(raw) - len(module), extra):
             try:
-                if candidate.is_file() and any(s in candidate.read_bytes() for s in _BASE_SOURCES):
-                    return True
+                if not candidate.is_file():
+                    continue
+                content = candidate.read_bytes()
             except OSError:
                 continue
-    return False
+            found["base"] |= any(s in content for s in _BASE_SOURCES) or _FAMILY_CALL.search(content) is not None
+            found["trainable"] |= _TRAINABLE.search(content) is not None
+            break
+    return found
 
 
 def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: RuleContext) -> ScriptResult:
@@ -141,7 +152,8 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
         if preprocessing_visible(python):
             facts.preprocessing_visible = True
 
-    collector = Collector(facts, path)
+    extra_folders = sys_path_folders("\n".join(python for _, _, python in units), path.parent)
+    collector = Collector(facts, path, extra_folders=extra_folders)
     try:
         collector.run(chunks)
     except RecursionError:
@@ -154,8 +166,13 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     findings: dict[tuple, Finding] = {}
     for code in sorted(enabled):
         for report, target in _reports_over_targets(RULES[code], facts, targets):
-            if report.site.external:
+            site = report.site.reportable
+            if site is None:
                 continue
+            if site is not report.site:
+                # Found in another module of the project that this file's code ran: reported on the
+                # line of this file that ran it. Fix edits and notes would point into the other file.
+                report = dataclasses.replace(report, site=site, fix=None, related=())
             finding = _finding(report, display_path, target)
             # the same fact seen twice (a helper called twice) is one finding; two bases wired into
             # one model are two

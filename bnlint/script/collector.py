@@ -15,6 +15,7 @@ import re
 from bnlint.errors import BnlintInputError
 from bnlint.script.applications import FAMILIES, family_of
 from bnlint.script.chunks import Chunk, parse_python
+from bnlint.script.project import module_candidates
 from bnlint.script.facts import (
     Base,
     BaseCall,
@@ -56,9 +57,11 @@ from bnlint.script.values import (
 )
 
 _FIT_METHODS = {"fit", "fit_generator", "train_on_batch"}
+_KERAS_CLASSES = {"Model", "Functional", "Sequential", "Layer", "Network"}
 # A test on a layer that selects BatchNormalization layers (isinstance, class name, layer name).
 _BN_TEST = re.compile(r"batch_?norm|BatchNorm|['\"][^'\"\n]{0,12}\bbn\b[^'\"\n]{0,12}['\"]|['\"][^'\"\n]*_bn['\"]|['\"]bn_", re.I)
 _MAX_CALL_DEPTH = 6
+_IMPORT_DEPTH = 3          # script -> module -> module -> module
 _FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _TRY_STATEMENTS = (ast.Try, ast.TryStar) if hasattr(ast, "TryStar") else (ast.Try,)
 _MAX_FUNCTION_RUNS = 400
@@ -69,10 +72,13 @@ class _Return(Exception):
 
 
 class Collector:
-    def __init__(self, facts: Facts, path: pathlib.Path | None, follow_imports: bool = True):
+    def __init__(self, facts: Facts, path: pathlib.Path | None, follow_imports: int = _IMPORT_DEPTH,
+                 extra_folders: tuple = (), siblings: dict | None = None, anchor: Site | None = None):
         self.facts = facts
         self.path = path
+        # How many levels of project-local imports to read from here (0: none).
         self.follow_imports = follow_imports
+        self.extra_folders = extra_folders         # `sys.path.append("...")` folders of the script
         self.module_env = Env()
         self._chunk: Chunk | None = None
         self._statement: ast.stmt | None = None
@@ -82,8 +88,13 @@ class Collector:
         self._runs = 0
         self._called: set[int] = set()
         self._defined: list[object] = []        # Function | Class, to run the never-called ones
-        self._siblings: dict[pathlib.Path, Env | None] = {}
+        # Project modules read so far (shared with the collectors of imported modules).
+        self._siblings: dict[pathlib.Path, Env | None] = {} if siblings is None else siblings
         self._in_method = False                 # running a method of a class (a subclassed model)
+        self._instances: list[Instance] = []
+        # Sites in this file from which the running code of another project module was called
+        # (a module imported from this file runs, at import time, on behalf of the import line).
+        self._anchors: list[Site] = [anchor] if anchor is not None else []
         self._repeated = 0                      # inside a loop body or a never-called function (BN007)
 
     # --- entry points ----------------------------------------------------------------------
@@ -98,6 +109,11 @@ class Collector:
 
     def _run_uncalled(self) -> None:
         self.facts.uncalled_from = len(self.facts.events)
+        for instance in list(self._instances):
+            for name in instance.cls.method_names():
+                if name not in instance.called and not name.startswith("__") and not instance.cls.chunk.external:
+                    self._chunk, self._statement, self._scope = instance.cls.chunk, instance.cls.node, "module"
+                    self._run_method(instance, name, [], {}, instance.cls.node)
         self._repeated += 1                     # called from elsewhere, how often is unknown
         for definition in list(self._defined):
             if id(definition) in self._called or definition.chunk.external:
@@ -112,7 +128,10 @@ class Collector:
     # --- statements ------------------------------------------------------------------------
 
     def _site(self, node: ast.AST) -> Site:
-        return Site(node, self._chunk, self._statement or node, self._scope)
+        return Site(node, self._chunk, self._statement or node, self._scope, self._anchor_for(self._chunk))
+
+    def _anchor_for(self, chunk) -> Site | None:
+        return self._anchors[-1] if chunk.external and self._anchors else None
 
     def _exec_body(self, body: list[ast.stmt], env: Env) -> None:
         for stmt in body:
@@ -123,19 +142,15 @@ class Collector:
         self._statement = stmt
         try:
             if isinstance(stmt, _FUNCTION_DEFS):
-                arguments = stmt.args
-                defaults = {}
-                positional = [*arguments.posonlyargs, *arguments.args]
-                with_default = positional[len(positional) - len(arguments.defaults):]
-                for param, default in [*zip(with_default, arguments.defaults),
-                                       *zip(arguments.kwonlyargs, arguments.kw_defaults)]:
-                    if default is not None:
-                        defaults[param.arg] = self._eval(default, env)
-                function = Function(stmt, self._chunk, env, defaults)
+                function = self._function(stmt, env)
                 self._defined.append(function)
                 env.set(stmt.name, (function,))
             elif isinstance(stmt, ast.ClassDef):
-                cls = Class(stmt, self._chunk, env)
+                parents = [a for b in stmt.bases for a in self._eval(b, env)]
+                bases = tuple(a for a in parents if isinstance(a, Class))
+                keras_layer = any(isinstance(a, QName) and a.last in _KERAS_CLASSES for a in parents) \
+                    or any(b.keras_layer for b in bases)
+                cls = Class(stmt, self._chunk, env, bases, keras_layer)
                 self._defined.append(cls)
                 env.set(stmt.name, (cls,))
             elif isinstance(stmt, ast.If):
@@ -171,6 +186,17 @@ class Collector:
                 self._exec_simple(stmt, env)
         finally:
             self._statement = outer
+
+    def _function(self, stmt, env: Env, chunk=None) -> Function:
+        arguments = stmt.args
+        defaults = {}
+        positional = [*arguments.posonlyargs, *arguments.args]
+        with_default = positional[len(positional) - len(arguments.defaults):]
+        for param, default in [*zip(with_default, arguments.defaults),
+                               *zip(arguments.kwonlyargs, arguments.kw_defaults)]:
+            if default is not None:
+                defaults[param.arg] = self._eval(default, env)
+        return Function(stmt, chunk or self._chunk, env, defaults)
 
     @staticmethod
     def _maybe(run, *args) -> bool:
@@ -455,17 +481,10 @@ class Collector:
                 imports.import_sites.append((self._site(node), root))
 
     def _sibling_env(self, module: str, level: int) -> Env | None:
-        """Read a module of the same project next to the script (one level deep)."""
-        if not self.follow_imports or self.path is None or not module and not level:
+        """Read a module of the same project (project.py says where), up to `follow_imports` deep."""
+        if not self.follow_imports or self.path is None or not module:
             return None
-        folder = self.path.parent
-        for _ in range(max(level - 1, 0)):
-            folder = folder.parent
-        relative = pathlib.Path(*module.split(".")) if module else None
-        candidates = []
-        if relative is not None:
-            candidates = [folder / relative.with_suffix(".py"), folder / relative / "__init__.py"]
-        for candidate in candidates:
+        for candidate in module_candidates(self.path, module, level, self.extra_folders):
             try:
                 resolved = candidate.resolve()
             except OSError:
@@ -479,11 +498,14 @@ class Collector:
                 data = candidate.read_bytes()
                 text = decode_script(data).text
                 parsed = parse_python(text, external=True)
-            except (OSError, BnlintInputError, RecursionError):
+            except (OSError, BnlintInputError, RecursionError, SyntaxError, ValueError):
                 return None
             if _PREPROCESSING.search(text):
                 self.facts.preprocessing_visible = True
-            helper = Collector(self.facts, candidate, follow_imports=False)
+            anchor = self._anchors[-1] if self._anchors else (
+                self._site(self._statement) if self._statement is not None and not self._chunk.external else None)
+            helper = Collector(self.facts, candidate, self.follow_imports - 1, self.extra_folders,
+                               self._siblings, anchor)
             saved = self._chunk
             env = helper.run(parsed.chunks, run_uncalled=False)
             self._chunk = saved
@@ -803,6 +825,10 @@ class Collector:
 
     def _call_method(self, method: Method, node: ast.Call, positional, keywords) -> tuple | None:
         receiver = method.receiver
+        if isinstance(receiver, Instance) and not method.name.startswith("__"):
+            result = self._run_method(receiver, method.name, positional, keywords, node)
+            if result is not None:
+                return result
         if isinstance(receiver, BaseV):
             model = receiver.base
         elif isinstance(receiver, ModelV):
@@ -853,16 +879,19 @@ class Collector:
                 env.set(name, positional[index])
             elif name in keywords:
                 env.set(name, keywords[name])
+            elif name == "training":
+                env.set(name, (TrainingParam(),))     # whatever its default, the caller's flag
             elif name in function.defaults:
                 env.set(name, function.defaults[name])
-            elif name == "training":
-                env.set(name, (TrainingParam(),))
         for param in function.node.args.kwonlyargs:
             name = param.arg
             env.set(name, keywords.get(name, function.defaults.get(name, ())))
             if name == "training" and name not in keywords:
                 env.set(name, (TrainingParam(),))
         saved = (self._chunk, self._statement, self._scope)
+        anchored = function.chunk.external and not self._chunk.external and node is not None
+        if anchored:
+            self._anchors.append(self._site(node))
         self._chunk, self._scope = function.chunk, function.node
         self._active.append(function.node)
         self._frames.append([])
@@ -874,36 +903,48 @@ class Collector:
             returns = self._frames.pop()
             self._active.pop()
             self._chunk, self._statement, self._scope = saved
+            if anchored:
+                self._anchors.pop()
         return union(*returns)
 
     def _instantiate(self, cls: Class, positional, keywords, node) -> tuple:
-        model = ModelFact(Site(node, self._chunk, self._statement or node, self._scope),
+        model = ModelFact(Site(node, self._chunk, self._statement or node, self._scope, self._anchor_for(self._chunk)),
                           name=f"<{cls.node.name} instance>", kind="subclass")
         instance = Instance(cls, model)
-        methods = []
         saved = self._chunk
         self._chunk = cls.chunk
         class_env = Env(cls.env)
         for stmt in cls.node.body:
-            if isinstance(stmt, _FUNCTION_DEFS):
-                methods.append(Function(stmt, cls.chunk, cls.env, {}))
-            else:
+            if not isinstance(stmt, _FUNCTION_DEFS):
                 self._exec_stmt(stmt, class_env)
         self._chunk = saved
-        # __init__ first (it creates the attributes), then the others in source order.
-        methods.sort(key=lambda f: f.node.name != "__init__")
-        outer, self._in_method = self._in_method, True
-        try:
-            for method in methods:
-                if method.node.name == "__init__":
-                    self._call_function(method, positional, keywords, node, bind_self=instance)
-                else:
-                    self._call_function(method, [], {}, node, bind_self=instance)
-        finally:
-            self._in_method = outer
+        # __init__ builds the attributes; a Keras model's build()/call() run when it is first used
+        # (they wire the bases in). Other methods run where the program calls them.
+        self._run_method(instance, "__init__", positional, keywords, node)
+        if cls.keras_layer:
+            for name in ("build", "call"):
+                self._run_method(instance, name, [], {}, node)
+        self._instances.append(instance)
         if model.components:
             self.facts.models.append(model)
         return (instance,)
+
+    def _run_method(self, instance: Instance, name: str, positional, keywords, node) -> tuple | None:
+        """Run `instance.name(...)` (looked up through the class's bases); None if there is none."""
+        found = instance.cls.method(name)
+        if found is None:
+            return None
+        stmt, owner = found
+        instance.called.add(name)
+        method = self._function(stmt, owner.env, owner.chunk)
+        outer, self._in_method = self._in_method, True
+        try:
+            result = self._call_function(method, positional, keywords, node, bind_self=instance)
+        finally:
+            self._in_method = outer
+        if instance.model.components and instance.model not in self.facts.models:
+            self.facts.models.append(instance.model)
+        return result
 
 
 _PREPROCESSING = re.compile(

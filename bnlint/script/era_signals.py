@@ -63,10 +63,12 @@ SIGNALS: tuple[EraSignal, ...] = (
             "Keras 3 Model has no fit_generator/evaluate_generator/predict_generator (checked on 3.15.1)"),
     _signal("keras2", "passes lr= to an optimizer", _OPTIMIZERS + r"\s*\([^)\n]*\blr\s*=",
             "Keras 3 optimizers reject lr= (ValueError on 3.15.1); tf.keras 2.x accepted it"),
-    _signal("keras2", "uses ImageDataGenerator",
-            r"(?:preprocessing\.image\s+import\s+(?:\([^)]*)?[^\n]*\bImageDataGenerator\b|"
-            r"preprocessing\.image\.ImageDataGenerator\b)",
-            "keras.preprocessing.image has no ImageDataGenerator in Keras 3 (checked on 3.15.1)"),
+    # Only the plain `keras` spelling: TF 2.21's `tf.keras` (keras._tf_keras) still exports it.
+    _signal("keras2", "imports keras.preprocessing.image.ImageDataGenerator",
+            r"(?<![\w.])keras\.preprocessing\.image(?:\s+import\s+(?:\([^)]*)?[^\n]*\bImageDataGenerator\b|"
+            r"\.ImageDataGenerator\b)",
+            "keras.preprocessing.image has no ImageDataGenerator in Keras 3 (checked on 3.15.1; "
+            "tf.keras.preprocessing.image of TF 2.21 still has it)"),
     _signal("keras2", "uses keras.utils.np_utils", r"(?:\butils\.np_utils\b|from\s+\S*utils\s+import\s+np_utils\b)",
             "keras.utils.np_utils is gone in Keras 3 (checked on 3.15.1)"),
     _signal("keras2", "calls predict_classes", r"\.predict_classes\s*\(",

@@ -21,10 +21,18 @@ class Site:
     chunk: Chunk = field(repr=False)
     statement: ast.AST = field(repr=False)   # the enclosing statement (a suppression comment goes on its first line)
     scope: object = field(repr=False)            # the function/module body the node runs in
+    # For a node in another module of the project: the line of this file whose call led there
+    # (a finding about it is reported on that line).
+    anchor: "Site | None" = field(default=None, repr=False)
 
     @property
     def external(self) -> bool:
         return self.chunk.external
+
+    @property
+    def reportable(self) -> "Site | None":
+        """Where a finding about this node goes in the file being checked (None: nowhere)."""
+        return self if not self.chunk.external else self.anchor
 
 
 @dataclass(eq=False)

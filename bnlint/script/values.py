@@ -117,6 +117,27 @@ class Class:
     node: ast.ClassDef
     chunk: Chunk
     env: "Env"
+    bases: tuple = ()                 # the user classes it derives from (for inherited methods)
+    keras_layer: bool = False         # derives from a Keras Model/Layer: Keras runs its build()/call()
+
+    def method(self, name: str, _depth: int = 0) -> "ast.FunctionDef | None":
+        """`name` as Python finds it: this class's body, then its bases in order."""
+        for stmt in self.node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
+                return stmt, self
+        if _depth < 8:
+            for base in self.bases:
+                found = base.method(name, _depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    def method_names(self, _depth: int = 0) -> list[str]:
+        names = [s.name for s in self.node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        if _depth < 8:
+            for base in self.bases:
+                names += [n for n in base.method_names(_depth + 1) if n not in names]
+        return names
 
 
 @dataclass(eq=False)
@@ -124,6 +145,7 @@ class Instance:
     cls: Class
     model: ModelFact
     attrs: dict = field(default_factory=dict)
+    called: set = field(default_factory=set)      # methods the program called on it
 
 
 @dataclass(frozen=True, eq=False)

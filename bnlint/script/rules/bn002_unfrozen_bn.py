@@ -40,8 +40,8 @@ def check(facts: Facts, target: KerasTarget):
         if found is None:
             continue
         change, fit, unfrozen = found
-        site = change.site if not change.site.external else (fit.site if fit is not None else None)
-        if site is None or site.external:
+        site = change.site.reportable or (fit.site.reportable if fit is not None else None)
+        if site is None:
             continue
         yield Report(CODE, site, _message(base, unfrozen, nested_false, target), _help(base, target))
 
@@ -84,9 +84,8 @@ def _bn_trains_while_frozen_around(facts: Facts, base: Base):
         if bn_state != FROZEN and (before == FROZEN or last_bn_change is None) and other_state != TRAINABLE \
                 or bn_state != FROZEN and before == FROZEN:
             last_bn_change = event
-    # No training call after the change in this file: the file has none at all (it trains
-    # elsewhere), or the change sits in a function only a caller elsewhere runs.
-    trains_elsewhere = not fits or (last_bn_change is not None and not facts.ordered(last_bn_change))
+    # The change sits in a function only a caller elsewhere runs (in a file that does train).
+    trains_elsewhere = fits and last_bn_change is not None and not facts.ordered(last_bn_change)
     if trains_elsewhere and _bad(bn_state, other_state, was_frozen) and last_bn_change is not None:
         return last_bn_change, None, was_frozen and last_bn_change.value is True
     return None

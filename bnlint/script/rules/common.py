@@ -27,11 +27,14 @@ def covers(change: TrainableChange, base: Base) -> bool:
 
 
 def trains_after(facts: Facts, event, base: Base) -> bool:
-    """Does a training call that can involve `base` follow `event` in program order? A file with no
-    training call at all trains elsewhere (a model-building module, a notebook cut short): the
-    change counts. A change after the last `fit()` changes nothing for that training."""
+    """Does a training call that can involve `base` follow `event` in program order? A change after
+    the last `fit()` changes nothing for that training, and a file that never trains (a fragment, a
+    module only imported elsewhere) trains nothing: the file that trains it gets the finding. A
+    change in a function the file never calls runs whenever a caller elsewhere decides."""
     fits = [e for e in facts.events if isinstance(e, Fit)]
-    if not fits or not facts.ordered(event):
+    if not fits:
+        return False
+    if not facts.ordered(event):
         return True
     position = facts.events.index(event)
     return any(facts.events.index(fit) > position and may_train(fit, base) for fit in fits)
