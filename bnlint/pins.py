@@ -4,6 +4,7 @@ after an explicit --target-keras / target-keras and before the script's imports.
 """
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from pathlib import Path
@@ -46,6 +47,13 @@ def target_from_pins(pins: dict[str, str], where: str) -> KerasTarget | None:
     return None
 
 
+def _decode(data: bytes) -> str:
+    """Pin files are UTF-8, but Windows tools write UTF-16 (conda env export in PowerShell)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
 @functools.lru_cache(maxsize=256)
 def target_for_folder(folder: Path) -> KerasTarget | None:
     """Nearest pins at or above `folder`; stops at the repository root (a folder holding .git)."""
@@ -53,7 +61,7 @@ def target_for_folder(folder: Path) -> KerasTarget | None:
         for pattern in PIN_FILES:
             for pin_file in sorted(candidate_dir.glob(pattern)):
                 try:
-                    text = pin_file.read_text(encoding="utf-8", errors="replace")
+                    text = _decode(pin_file.read_bytes())
                 except OSError:
                     continue
                 target = target_from_pins(pins_in_text(text), pin_file.name)

@@ -49,15 +49,24 @@ from bnlint.script.values import (
     QName,
     Rows,
     Seq,
+    Super,
     TrainingParam,
     Wrapped,
     atoms,
+    derived,
     tensors,
     union,
 )
 
 _FIT_METHODS = {"fit", "fit_generator", "train_on_batch"}
 _KERAS_CLASSES = {"Model", "Functional", "Sequential", "Layer", "Network"}
+# Names a fragment may use without importing them, and the Keras API they mean.
+_IMPLICIT = {
+    "keras": "keras", "tf": "tensorflow", "K": "keras.backend", "layers": "keras.layers",
+    "Model": "keras.models.Model", "Sequential": "keras.models.Sequential", "Input": "keras.layers.Input",
+    "load_model": "keras.models.load_model", "BatchNormalization": "keras.layers.BatchNormalization",
+    **{name: f"keras.applications.{name}" for name in FAMILIES},
+}
 # A test on a layer that selects BatchNormalization layers (isinstance, class name, layer name).
 _BN_TEST = re.compile(r"batch_?norm|BatchNorm|['\"][^'\"\n]{0,12}\bbn\b[^'\"\n]{0,12}['\"]|['\"][^'\"\n]*_bn['\"]|['\"]bn_", re.I)
 _MAX_CALL_DEPTH = 6
@@ -92,6 +101,8 @@ class Collector:
         self._siblings: dict[pathlib.Path, Env | None] = {} if siblings is None else siblings
         self._in_method = False                 # running a method of a class (a subclassed model)
         self._instances: list[Instance] = []
+        # (class, instance) of the method running, innermost last (for `super()`)
+        self._owners: list[tuple[Class, Instance]] = []
         # Sites in this file from which the running code of another project module was called
         # (a module imported from this file runs, at import time, on behalf of the import line).
         self._anchors: list[Site] = [anchor] if anchor is not None else []
@@ -109,12 +120,6 @@ class Collector:
 
     def _run_uncalled(self) -> None:
         self.facts.uncalled_from = len(self.facts.events)
-        for instance in list(self._instances):
-            for name in instance.cls.method_names():
-                if name not in instance.called and not name.startswith("__") and not instance.cls.chunk.external:
-                    self._chunk, self._statement, self._scope = instance.cls.chunk, instance.cls.node, "module"
-                    self._run_method(instance, name, [], {}, instance.cls.node)
-        self._repeated += 1                     # called from elsewhere, how often is unknown
         for definition in list(self._defined):
             if id(definition) in self._called or definition.chunk.external:
                 continue
@@ -123,7 +128,12 @@ class Collector:
                 self._call_function(definition, [], {}, None)
             else:
                 self._instantiate(definition, [], {}, definition.node)
-        self._repeated -= 1
+        # Then the methods nobody called on the instances made so far (a library class's API).
+        for instance in list(self._instances):
+            for name in instance.cls.method_names():
+                if name not in instance.called and not name.startswith("__"):
+                    self._chunk, self._statement, self._scope = instance.cls.chunk, instance.cls.node, "module"
+                    self._run_method(instance, name, [], {}, instance.cls.node)
 
     # --- statements ------------------------------------------------------------------------
 
@@ -245,6 +255,11 @@ class Collector:
                 self._exec_body(stmt.orelse, env)
             return
         selection = self._layer_test(stmt.test, env)
+        if not selection[0]:
+            # `if set_trainable: layer.trainable = True` in a loop over layers: a condition bnlint
+            # cannot decide selects some of the layers in each branch.
+            selection = ({name: value for name, value in env.vars.items()
+                          if any(isinstance(a, Layer) and a.whole for a in value)}, None)
         # Unknown condition: run both branches; only if both return does the function end here.
         returned = self._maybe(self._exec_body, stmt.body, self._refined(env, selection, positive=True))
         if elif_ is not None:
@@ -517,7 +532,17 @@ class Collector:
 
     def _eval(self, node: ast.expr, env: Env) -> tuple:
         if isinstance(node, ast.Name):
-            return env.get(node.id)
+            value = env.get(node.id)
+            if not value and node.id in _IMPLICIT and not env.bound(node.id):
+                # Fragments use Keras names they never import (notebook exports, snippets, course
+                # files): an unbound Keras API name is that Keras API.
+                return (QName(_IMPLICIT[node.id], implicit=True),)
+            return value
+        if isinstance(node, ast.Dict):
+            for key in node.keys:
+                if key is not None:
+                    self._eval(key, env)
+            return (Seq(tuple(self._eval(v, env) for v in node.values), mapping=True),)
         if isinstance(node, ast.Attribute):
             return self._attribute(self._eval(node.value, env), node, env)
         if isinstance(node, ast.Call):
@@ -571,7 +596,7 @@ class Collector:
         out = []
         for atom in receiver:
             if isinstance(atom, QName):
-                out.append(QName(f"{atom.name}.{attr}"))
+                out.append(QName(f"{atom.name}.{attr}", atom.implicit))
             elif isinstance(atom, Module):
                 out.extend(atom.env.get(attr))
             elif isinstance(atom, BaseV):
@@ -592,6 +617,8 @@ class Collector:
                     out.append(Layers(atom.model, via_model=True))
                 else:
                     out.append(Method(atom, attr))
+            elif isinstance(atom, Super):
+                out.append(Method(atom, attr))
             elif isinstance(atom, Instance):
                 if attr in atom.attrs:
                     out.extend(atom.attrs[attr])
@@ -641,6 +668,8 @@ class Collector:
                     out.append(Layers(atom.owner, atom.whole and whole, atom.bn, atom.via_model))
                 else:
                     out.append(Layer(atom.owner, False, atom.bn, atom.via_model, index))
+            elif isinstance(atom, Seq) and atom.mapping:
+                out.extend(union(*atom.items))
             elif isinstance(atom, Seq):
                 if is_slice:
                     out.append(atom)
@@ -671,6 +700,9 @@ class Collector:
                 return ()
             if builtin in ("list", "tuple", "reversed", "sorted") and positional:
                 return positional[0]
+            if builtin == "super" and self._owners:
+                owner, me = self._owners[-1]
+                return (Super(me, owner),)
         results: list[tuple] = []
         handled = False
         for atom in func:
@@ -681,7 +713,7 @@ class Collector:
         if handled:
             return union(*results)
         # A layer applied to tensors (`Dense(2)(x)`), a tf op, ...: the result derives from them.
-        return union(*(tensors(v) for v in positional), *(tensors(v) for v in keywords.values()))
+        return union(*(derived(v) for v in positional), *(derived(v) for v in keywords.values()))
 
     def _call_atom(self, atom, node: ast.Call, positional, keywords, env: Env) -> tuple | None:
         if isinstance(atom, QName):
@@ -715,7 +747,8 @@ class Collector:
                 return ()
             rows = numpy_rows(q.name, node)
             return (Rows(rows),) if rows is not None else None
-        self._note_root(root)
+        if not q.implicit:
+            self._note_root(root)
         if last in ("Model", "Functional"):
             return self._new_model(node, positional, keywords)
         if last == "Sequential":
@@ -759,7 +792,7 @@ class Collector:
                     input_tensor=input_tensor, include_preprocessing=include_preprocessing,
                     input_tensor_arg=input_tensor_arg)
         self.facts.bases.append(base)
-        if q.keras_root:
+        if q.keras_root and not q.implicit:
             self._note_root(q.keras_root)
         return base
 
@@ -781,6 +814,9 @@ class Collector:
             elif isinstance(atom, NestedTensor):
                 if all(c.call is not atom.call for c in model.components):
                     model.components.append(Component(atom.call.base, "nested", call=atom.call))
+        extractor = self._feature_extractor(node, input_atoms, outputs, graph)
+        if extractor is not None:
+            return extractor
         for found in graph.values():
             base = found[0].base
             refs = tuple(dict.fromkeys(site for atom in found for site in atom.refs))
@@ -793,6 +829,21 @@ class Collector:
             component.base.used_as_base = True
         self.facts.models.append(model)
         return (ModelV(model),)
+
+    def _feature_extractor(self, node, input_atoms, outputs, graph) -> tuple | None:
+        """`Model(base.input, [base.get_layer(n).output ...])`: a sub-model of the base's own layers
+        (U-Net/FPN encoders). It holds the base's pretrained BN layers and is used as a base itself."""
+        output_atoms = atoms(outputs)
+        if len(graph) != 1 or not output_atoms or not all(isinstance(a, GraphTensor) and a.raw for a in output_atoms):
+            return None
+        base = output_atoms[0].base
+        if not input_atoms or not all(isinstance(a, BaseInput) and a.base is base for a in input_atoms):
+            return None
+        base.used_as_base = True
+        extractor = Base(base.architecture, base.family, base.weights, self._site(node), name="<feature extractor>",
+                         derived_from=base)
+        self.facts.bases.append(extractor)
+        return (BaseV(extractor),)
 
     def _add_to_sequential(self, model: ModelFact, value: tuple) -> None:
         for atom in atoms(value):
@@ -825,6 +876,8 @@ class Collector:
 
     def _call_method(self, method: Method, node: ast.Call, positional, keywords) -> tuple | None:
         receiver = method.receiver
+        if isinstance(receiver, Super):
+            return self._run_method(receiver.instance, method.name, positional, keywords, node, after=receiver.owner) or ()
         if isinstance(receiver, Instance) and not method.name.startswith("__"):
             result = self._run_method(receiver, method.name, positional, keywords, node)
             if result is not None:
@@ -911,13 +964,7 @@ class Collector:
         model = ModelFact(Site(node, self._chunk, self._statement or node, self._scope, self._anchor_for(self._chunk)),
                           name=f"<{cls.node.name} instance>", kind="subclass")
         instance = Instance(cls, model)
-        saved = self._chunk
-        self._chunk = cls.chunk
-        class_env = Env(cls.env)
-        for stmt in cls.node.body:
-            if not isinstance(stmt, _FUNCTION_DEFS):
-                self._exec_stmt(stmt, class_env)
-        self._chunk = saved
+        self._class_attributes(cls, instance, 0)
         # __init__ builds the attributes; a Keras model's build()/call() run when it is first used
         # (they wire the bases in). Other methods run where the program calls them.
         self._run_method(instance, "__init__", positional, keywords, node)
@@ -929,19 +976,39 @@ class Collector:
             self.facts.models.append(model)
         return (instance,)
 
-    def _run_method(self, instance: Instance, name: str, positional, keywords, node) -> tuple | None:
-        """Run `instance.name(...)` (looked up through the class's bases); None if there is none."""
-        found = instance.cls.method(name)
+    def _class_attributes(self, cls: Class, instance: Instance, depth: int) -> None:
+        """Class-level assignments (`freeze_layers_number = 80`), the bases' first, as instance attributes."""
+        if depth > 8:
+            return
+        for base in reversed(cls.bases):
+            self._class_attributes(base, instance, depth + 1)
+        saved = self._chunk
+        self._chunk = cls.chunk
+        class_env = Env(cls.env)
+        for stmt in cls.node.body:
+            if not isinstance(stmt, _FUNCTION_DEFS):
+                self._exec_stmt(stmt, class_env)
+        self._chunk = saved
+        instance.attrs.update(class_env.vars)
+
+    def _run_method(self, instance: Instance, name: str, positional, keywords, node, after=None) -> tuple | None:
+        """Run `instance.name(...)` (looked up through the class's bases, or through the bases of
+        `after` for `super()`); None if there is none."""
+        found = (after or instance.cls).method(name, skip_self=after is not None)
         if found is None:
             return None
         stmt, owner = found
         instance.called.add(name)
         method = self._function(stmt, owner.env, owner.chunk)
+        decorators = {d.id if isinstance(d, ast.Name) else getattr(d, "attr", "") for d in stmt.decorator_list}
+        bind = None if "staticmethod" in decorators else owner if "classmethod" in decorators else instance
         outer, self._in_method = self._in_method, True
+        self._owners.append((owner, instance))
         try:
-            result = self._call_function(method, positional, keywords, node, bind_self=instance)
+            result = self._call_function(method, positional, keywords, node, bind_self=bind)
         finally:
             self._in_method = outer
+            self._owners.pop()
         if instance.model.components and instance.model not in self.facts.models:
             self.facts.models.append(instance.model)
         return result
@@ -1021,11 +1088,16 @@ def _names_in(node: ast.AST) -> list[str]:
 
 
 def _negated(node: ast.AST) -> bool:
-    """Does a test select the complement (`not isinstance(...)`, `'bn' not in name`, `!=`)?"""
+    """Does a test select the complement (`not isinstance(...)`, `'bn' not in name`, `!=`)? In
+    `flag and not isinstance(layer, BatchNormalization)` the BN part decides."""
     negated = False
     while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         negated = not negated
         node = node.operand
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        parts = [value for value in node.values if _BN_TEST.search(ast.unparse(value))]
+        if len(parts) == 1:
+            return negated != _negated(parts[0])
     if isinstance(node, ast.Compare):
         for operator in node.ops:
             if isinstance(operator, (ast.NotIn, ast.NotEq, ast.IsNot)):

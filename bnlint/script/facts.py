@@ -50,6 +50,8 @@ class Base:
     named_at_module: bool = False
     # Every `.output` read of the base, wherever it flows (a fix may only rewrite a lone one).
     output_reads: list = field(default_factory=list)
+    # A feature extractor cut out of another base (`Model(base.input, base.get_layer(n).output)`).
+    derived_from: "Base | None" = None
 
     @property
     def loaded(self) -> bool:

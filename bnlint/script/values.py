@@ -19,6 +19,8 @@ class QName:
     """An imported module or object: `keras.applications.ResNet50`."""
 
     name: str
+    # Used without an import (a fragment): it names the API but says nothing of which Keras.
+    implicit: bool = False
 
     @property
     def parts(self) -> list[str]:
@@ -34,7 +36,7 @@ class QName:
         parts = self.parts
         if parts[0] == "tf_keras":
             return "tf_keras"
-        if parts[0] == "keras":
+        if parts[0] in ("keras", "keras_core"):      # keras_core: the Keras 3 preview package
             return "keras"
         if parts[0] == "tensorflow":
             if "keras" in parts[1:4]:
@@ -59,6 +61,7 @@ class GraphTensor:
     base: Base
     refs: tuple[Site, ...]
     intermediate: bool
+    raw: bool = True                  # the base's own tensor, not yet passed through another layer
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,9 +123,10 @@ class Class:
     bases: tuple = ()                 # the user classes it derives from (for inherited methods)
     keras_layer: bool = False         # derives from a Keras Model/Layer: Keras runs its build()/call()
 
-    def method(self, name: str, _depth: int = 0) -> "ast.FunctionDef | None":
-        """`name` as Python finds it: this class's body, then its bases in order."""
-        for stmt in self.node.body:
+    def method(self, name: str, _depth: int = 0, skip_self: bool = False):
+        """(def, class) of `name` as Python finds it: this class's body, then its bases in order
+        (only the bases with `skip_self`, as `super()` does)."""
+        for stmt in () if skip_self else self.node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name:
                 return stmt, self
         if _depth < 8:
@@ -149,6 +153,14 @@ class Instance:
 
 
 @dataclass(frozen=True, eq=False)
+class Super:
+    """`super()` inside a method of `owner` running on `instance`."""
+
+    instance: "Instance"
+    owner: Class
+
+
+@dataclass(frozen=True, eq=False)
 class Module:
     """A sibling module of the project, read from disk."""
 
@@ -167,9 +179,11 @@ class TrainingParam:
 
 @dataclass(frozen=True, eq=False)
 class Seq:
-    """A list/tuple literal: items kept for unpacking and for `Sequential([...])`."""
+    """A list/tuple literal: items kept for unpacking and for `Sequential([...])`; a dict literal
+    (`mapping`): its values, any of which a subscript may pick."""
 
     items: tuple
+    mapping: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,6 +226,12 @@ def union(*values) -> tuple:
 
 def tensors(value) -> tuple:
     return tuple(a for a in atoms(value) if isinstance(a, TENSORS))
+
+
+def derived(value) -> tuple:
+    """The tensors of a layer or op applied to `value`: the base's own tensors are no longer raw."""
+    return tuple(GraphTensor(a.base, a.refs, a.intermediate, False) if isinstance(a, GraphTensor) and a.raw else a
+                 for a in tensors(value))
 
 
 class Env:

@@ -20,7 +20,7 @@ def check(facts: Facts, target: KerasTarget):
         return
     for base in facts.bases:
         family = base.family
-        if family is None or base.weights != "imagenet" or base.site.external:
+        if family is None or base.weights != "imagenet" or base.site.external or base.derived_from is not None:
             continue
         inside = family.preprocesses_inside and not (
             preprocessing_optional(family) and base.include_preprocessing is False)

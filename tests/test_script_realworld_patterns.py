@@ -1,0 +1,192 @@
+"""Patterns seen in public training scripts (bench/realworld), each as a minimal script written here."""
+import pathlib
+import textwrap
+
+import pytest
+
+from bnlint.script import analyze_script
+from test_script_support import codes, context, where
+
+KERAS3 = "keras3"
+
+
+def test_fragment_without_imports_uses_the_keras_api_names():
+    # a template/notebook export: `keras` and `Model` are never imported
+    source = """\
+    base_model = keras.applications.xception.Xception(weights="imagenet", include_top=False)
+    model = keras.Model(inputs=base_model.input, outputs=keras.layers.Dense(2)(base_model.output))
+    for layer in base_model.layers:
+        layer.trainable = False
+    model.compile("adam", "mse")
+    model.fit(x, y)
+    for layer in base_model.layers:
+        layer.trainable = True
+    model.compile("sgd", "mse")
+    model.fit(x, y)
+    """
+    assert where(source, target="tf2", enabled={"BN002"}) == [("BN002", 8, 5)]
+
+
+def test_a_name_the_file_defines_is_not_the_keras_one():
+    source = """\
+    def ResNet50(input_shape):
+        return build_my_resnet(input_shape)
+    base = ResNet50((64, 64, 3))
+    y = base(inputs)
+    """
+    assert codes(source, enabled={"BN003"}) == []
+
+
+def test_keras_core_is_keras_3():
+    source = """\
+    import keras_core as keras
+    backbone = keras.applications.MobileNetV2(weights="imagenet", include_top=False)
+    backbone.trainable = False
+    inputs = keras.Input((224, 224, 3))
+    x = backbone(inputs)
+    """
+    assert where(source, enabled={"BN003"}) == [("BN003", 5, 5)]
+
+
+def test_constructor_picked_from_a_dict():
+    source = """\
+    import keras.applications as ka
+    from keras.models import Model
+    from keras.layers import Dense
+    base_models = {"xception": (ka.Xception, ka.xception.preprocess_input),
+                   "mobilenet": (ka.MobileNetV2, ka.mobilenet_v2.preprocess_input)}
+    constructor = base_models[name][0]
+    base = constructor(include_top=False, weights="imagenet", pooling="avg")
+    model = Model(inputs=base.input, outputs=Dense(2)(base.output))
+    for layer in base.layers[:-10]:
+        layer.trainable = False
+    model.compile("sgd", "mse")
+    model.fit(x, y)
+    """
+    assert set(codes(source, target="2.2.4", enabled={"BN001", "BN002"})) == {"BN001", "BN002"}
+
+
+def test_guard_inside_a_compound_condition():
+    # keras-io: unfreeze from a block on, but never the BatchNormalization layers
+    source = """\
+    from tensorflow import keras
+    from tensorflow.keras import layers
+    base = keras.applications.MobileNetV2(weights="imagenet", include_top=False, pooling="avg")
+    base.trainable = False
+    inputs = keras.Input((224, 224, 3))
+    model = keras.Model(inputs, layers.Dense(2)(base(inputs, training=False)))
+    model.compile("adam", "mse")
+    model.fit(x, y)
+    set_trainable = False
+    for layer in base.layers:
+        if "block_10" in layer.name:
+            set_trainable = True
+        if set_trainable and not isinstance(layer, layers.BatchNormalization):
+            layer.trainable = True
+    model.compile("adam", "mse")
+    model.fit(x, y)
+    """
+    assert codes(source, target=KERAS3, enabled={"BN002"}) == []
+
+
+def test_flag_set_from_a_layer_name_selects_some_layers():
+    # Kaggle: layers before `conv5_block1_preact_bn` frozen, the rest trainable
+    source = """\
+    import tensorflow as tf
+    base = tf.keras.applications.ResNet50V2(weights="imagenet", include_top=False, pooling="avg")
+    set_trainable = False
+    for layer in base.layers:
+        if layer.name == "conv5_block1_preact_bn":
+            set_trainable = True
+        if set_trainable:
+            layer.trainable = True
+        else:
+            layer.trainable = False
+    model = tf.keras.Sequential([base, tf.keras.layers.Dense(4)])
+    model.compile("adam", "mse")
+    model.fit(x, y)
+    """
+    assert codes(source, target=KERAS3, enabled={"BN002"}) == ["BN002"]
+
+
+def test_super_init_and_static_helper_of_a_base_class():
+    source = """\
+    from keras.applications.inception_v3 import InceptionV3
+    from keras.layers import Dense
+    from keras.models import Model
+
+    class BaseModel(object):
+        def __init__(self, freeze=None):
+            self.freeze_layers_number = freeze
+        @staticmethod
+        def make_net_layers_non_trainable(model):
+            for layer in model.layers:
+                layer.trainable = False
+        def train(self):
+            self._create()
+            self.model.compile("sgd", "mse")
+            self.model.fit_generator(batches, epochs=3)
+
+    class Inception(BaseModel):
+        def __init__(self, *args, **kwargs):
+            super(Inception, self).__init__(*args, **kwargs)
+        def _create(self):
+            base = InceptionV3(include_top=False, pooling="avg")
+            self.make_net_layers_non_trainable(base)
+            self.model = Model(input=base.input, output=Dense(5)(base.output))
+
+    Inception().train()
+    """
+    assert where(source, enabled={"BN001"}) == [("BN001", 23, 22)]
+
+
+def test_sys_path_append_and_imports_from_the_project_root(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "nets.py").write_text(textwrap.dedent("""\
+        import tensorflow as tf
+        def build():
+            base = tf.keras.applications.ResNet50(weights="imagenet", include_top=False, pooling="avg")
+            for layer in base.layers[:-20]:
+                layer.trainable = False
+            return tf.keras.Model(base.input, tf.keras.layers.Dense(3)(base.output))
+        """))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text(
+        "import sys\nsys.path.append('../lib')\nfrom nets import build\nmodel = build()\nmodel.fit(x, y)\n")
+    (tmp_path / "src" / "train_root.py").write_text("from lib.nets import build\nmodel = build()\nmodel.fit(x, y)\n")
+    for name, line in (("train.py", 4), ("train_root.py", 2)):
+        script = tmp_path / "src" / name
+        result = analyze_script(script, name, script.read_bytes(), context(KERAS3, enabled={"BN002"}))
+        assert [(f.code, f.line) for f in result.findings] == [("BN002", line)], name
+
+
+def test_utf16_environment_file_pins_the_target(tmp_path):
+    from bnlint.pins import target_for_folder
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "environment.yml").write_bytes("dependencies:\n  - tensorflow-gpu==2.8.0\n".encode("utf-16"))
+    target = target_for_folder(tmp_path)
+    assert target is not None and target.semantics.value == "tf2"
+
+
+def test_encoder_extracted_from_a_base_is_itself_a_base():
+    # TensorFlow segmentation tutorial: a frozen MobileNetV2 encoder called without training=False
+    source = """\
+    import tensorflow as tf
+    base_model = tf.keras.applications.MobileNetV2(input_shape=[128, 128, 3], include_top=False)
+    names = ["block_1_expand_relu", "block_3_expand_relu", "block_16_project"]
+    outputs = [base_model.get_layer(name).output for name in names]
+    down_stack = tf.keras.Model(inputs=base_model.input, outputs=outputs)
+    down_stack.trainable = False
+
+    def unet_model(output_channels):
+        inputs = tf.keras.layers.Input(shape=[128, 128, 3])
+        skips = down_stack(inputs)
+        return tf.keras.Model(inputs=inputs, outputs=tf.keras.layers.Conv2D(output_channels, 3)(skips[-1]))
+
+    model = unet_model(3)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(train_batches, epochs=20)
+    """
+    assert where(source, target=KERAS3, enabled={"BN001", "BN002", "BN003", "BN006"}) == [
+        ("BN006", 2, 14), ("BN003", 10, 13)]
