@@ -5,7 +5,6 @@ No pygls here: plain text in, bytes for bnlint.engine and 1-based positions out.
 from __future__ import annotations
 
 import io
-import json
 import re
 import tokenize
 
@@ -28,19 +27,6 @@ def script_bytes(text: str) -> bytes:
         return text.encode(encoding)
     except (LookupError, UnicodeEncodeError):
         return data
-
-
-def notebook_bytes(cells: list[tuple[bool, str]]) -> bytes:
-    """An nbformat 4 notebook of (is Python code, text) cells, in order: the analyzer numbers the
-    code cells 1, 2, ... as they come, which is how findings find their way back to a cell."""
-    document = {
-        "cells": [{"cell_type": "code" if is_code else "markdown", "metadata": {}, "source": text,
-                   **({"outputs": [], "execution_count": None} if is_code else {})}
-                  for is_code, text in cells],
-        "metadata": {"language_info": {"name": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }
-    return json.dumps(document).encode("utf-8")
 
 
 def line_text(text: str, line: int) -> str:

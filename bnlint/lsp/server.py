@@ -23,7 +23,8 @@ from bnlint.config import ConfigResolver
 from bnlint.discovery import Input, discover, kind_of_file
 from bnlint.errors import UsageError
 from bnlint.finding import Applicability, Finding, Severity
-from bnlint.lsp.documents import hover_markdown, line_text, noqa_edit, notebook_bytes, script_bytes
+from bnlint.lsp.documents import hover_markdown, line_text, noqa_edit, script_bytes
+from bnlint.script.source import notebook_from_cells
 
 CHECK_MODEL = "bnlint.checkModel"
 DEFAULT_DEBOUNCE = 0.3
@@ -139,7 +140,7 @@ class BnlintLanguageServer(LanguageServer):
             cells.append((is_code, document.source))
             if is_code:
                 code_cells.append((cell.document, document.source))
-        findings = self.findings_for(Input(path, str(path), "notebook"), notebook_bytes(cells))
+        findings = self.findings_for(Input(path, str(path), "notebook"), notebook_from_cells(cells))
         by_cell: dict[str, list[Reported]] = {uri: [] for uri, _ in code_cells}
         for finding in findings:
             number = finding.cell if finding.cell and finding.cell <= len(code_cells) else 1
