@@ -247,3 +247,40 @@ async def test_check_model_command_reports_a_model_file(client: LanguageClient, 
     assert "BN102" in codes                     # standalone Keras 2.2.4 file: frozen BN on batch statistics
     published = client.diagnostics[model.resolve().as_uri()]
     assert {d.code for d in published} == codes
+
+
+# --- the README's editor snippets ------------------------------------------------------------
+
+def readme_snippet(name: str) -> str:
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    match = re.search(rf"<!-- snippet: {re.escape(name)} -->\s*```\w*\n(.*?)```\s*<!-- /snippet -->", text, re.S)
+    assert match, f"README.md has no {name} snippet"
+    return match.group(1)
+
+
+def test_vscode_snippet_starts_bnlint_server_for_python():
+    import json
+
+    settings = json.loads(readme_snippet("vscode"))
+    assert [settings["glspc.server.command"], *settings["glspc.server.commandArguments"]] == ["bnlint", "server"]
+    assert settings["glspc.server.languageId"] == ["python"]
+
+
+def test_jupyterlab_lsp_spec_argv_runs_a_server_that_answers_initialize(tmp_path):
+    import json
+    import subprocess
+
+    spec = json.loads(readme_snippet("jupyterlab-lsp"))["LanguageServerManager"]["language_servers"]["bnlint"]
+    assert spec["version"] == 2 and spec["languages"] == ["python"]
+    argv = [str(Path(sys.executable).with_name(spec["argv"][0])), *spec["argv"][1:]]
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                       "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}}})
+    exit_ = json.dumps({"jsonrpc": "2.0", "method": "exit"})
+    message = "".join(f"Content-Length: {len(b)}\r\n\r\n{b}" for b in (body, exit_))
+    result = subprocess.run(argv, input=message.encode(), capture_output=True, timeout=120)
+    payload = result.stdout.split(b"\r\n\r\n", 1)[1]
+    response = json.loads(payload[:int(result.stdout.split(b"\r\n")[0].split(b":")[1])])
+    assert response["result"]["serverInfo"]["name"] == "bnlint"
+    assert response["result"]["capabilities"]["codeActionProvider"]

@@ -122,6 +122,10 @@ class BnlintLanguageServer(LanguageServer):
         self.cancel_pending(uri)
         document = self.workspace.get_text_document(uri)
         path = document_path(uri, self.workspace.root_path, ".py")
+        if path.suffix.lower() not in (".py", ".pyi"):
+            # Python text under another name (jupyterlab-lsp's `.virtual_documents/x.ipynb`, a
+            # script without a suffix) is checked as the script it is.
+            path = path.with_name(path.name + ".py")
         text = document.source
         findings = self.findings_for(Input(path, str(path), "script"), script_bytes(text))
         reported = [self.reported_finding(f, uri, text, path) for f in findings]
