@@ -95,7 +95,9 @@ def main() -> int:
     editor_check()
     editor = [editor_check() for _ in range(args.rounds)]
 
-    ms = lambda seconds: f"{seconds * 1000:.1f} ms"  # noqa: E731
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1000:.1f} ms"
+
     load = os.getloadavg()
     rows = [
         "| measurement | runs | median | max | target | met |",

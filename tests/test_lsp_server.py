@@ -1,4 +1,5 @@
 """`bnlint server`: a real LSP client (pytest-lsp) drives the server over stdio, as an editor would."""
+import asyncio
 import sys
 import textwrap
 from pathlib import Path
@@ -150,6 +151,22 @@ async def test_bn002_appears_and_disappears_with_edits(client: LanguageClient, p
     assert await change(client, uri, 2, guarded) == []
     [again] = await change(client, uri, 3, BN002_SOURCE)
     assert again.code == "BN002"
+
+
+@pytest.mark.asyncio
+async def test_save_checks_at_once_without_waiting_for_the_pause(client: LanguageClient, project):
+    await start(client, project, debounce=600)        # a change alone would be checked in 10 minutes
+    path = project / "finetune.py"
+    uri = path.as_uri()
+    assert [d.code for d in await open_script(client, path, BN002_SOURCE)] == ["BN002"]
+    guarded = BN002_SOURCE.replace("base.trainable = True\n", "base.trainable = True\n" + BN002_GUARD)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=guarded)]))
+    path.write_text(guarded)
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 120)
+    assert list(client.diagnostics[uri]) == []
 
 
 @pytest.mark.asyncio

@@ -43,9 +43,7 @@ def _comment_lines(text: str) -> set[int] | None:
     lines: set[int] = set()
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT):
-                lines.add(tok.start[0])
-            elif tok.type == tokenize.ENDMARKER:
+            if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER):
                 lines.add(tok.start[0])
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return None
