@@ -218,6 +218,16 @@ async def test_settings_follow_pyproject_and_reload_when_it_changes(client: Lang
 
 
 @pytest.mark.asyncio
+async def test_invalid_configuration_is_shown_not_a_crash(client: LanguageClient, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.bnlint]\nselect = ["XX9"]\n')
+    await start(client, tmp_path)
+    assert await open_script(client, tmp_path / "train.py", BN003_SOURCE) == []
+    [message] = client.messages
+    assert message.type == types.MessageType.Error
+    assert "invalid configuration" in message.message and "XX9" in message.message
+
+
+@pytest.mark.asyncio
 async def test_notebook_cells_get_their_own_diagnostics(client: LanguageClient, project):
     await start(client, project, notebooks=True)
     notebook_uri = (project / "finetune.ipynb").as_uri()

@@ -24,7 +24,7 @@ from bnlint.discovery import Input, discover, kind_of_file
 from bnlint.errors import UsageError
 from bnlint.finding import Applicability, Finding, Severity
 from bnlint.lsp.documents import hover_markdown, line_text, noqa_edit, script_bytes
-from bnlint.script.source import notebook_from_cells
+from bnlint.script.source import notebook_from_cells, split_lines
 
 CHECK_MODEL = "bnlint.checkModel"
 DEFAULT_DEBOUNCE = 0.3
@@ -197,7 +197,7 @@ class BnlintLanguageServer(LanguageServer):
         """1-based character positions -> the client's 0-based position encoding (UTF-16 by default)."""
         if end_line is None or end_column is None:
             end_line, end_column = line, len(line_text(text, line)) + 1
-        lines = text.splitlines() or [""]
+        lines = [part.rstrip("\r\n") for part in split_lines(text)] or [""]
         start = _clamp(lines, line, column)
         end = _clamp(lines, end_line, end_column)
         server_range = types.Range(start, end)
@@ -246,7 +246,7 @@ class BnlintLanguageServer(LanguageServer):
 
     def text_edit(self, uri: str, text: str, line: int, column: int, end_line: int, end_column: int,
                   content: str) -> types.TextEdit:
-        lines = text.splitlines(keepends=True)
+        lines = split_lines(text)
         if line > len(lines):                    # an insertion after the last line (engine's apply_edits)
             if text and not text.endswith(("\n", "\r")):
                 content = "\n" + content
