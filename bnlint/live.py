@@ -45,28 +45,27 @@ def _legacy_keras_requested() -> bool:
 def imported_keras_target(package: str, source_prefix: str = "the kernel runs") -> KerasTarget | None:
     """The Keras that `package` (tf_keras, keras, tensorflow) gives this process, from the
     versions of the modules already imported; None when that package is not imported."""
+    def seen(semantics: Semantics | None, what: str, version: str | None) -> KerasTarget | None:
+        return KerasTarget(semantics, f"{source_prefix} {what}", version, observed=True) if semantics else None
+
     if package == "tf_keras":
         version = _version("tf_keras")
-        return KerasTarget(Semantics.TF2, f"{source_prefix} tf_keras {version}", version) if version else None
+        return seen(Semantics.TF2, f"tf_keras {version}", version) if version else None
     if package == "keras":
         version = _version("keras")
-        sem = semantics_for_keras_package(version) if version else None
-        return KerasTarget(sem, f"{source_prefix} keras {version}", version) if sem else None
+        return seen(semantics_for_keras_package(version), f"keras {version}", version) if version else None
     if package == "tensorflow":
         version = _version("tensorflow")
         sem = semantics_for_tensorflow(version) if version else None
-        if sem is None:
-            return None
         if sem is Semantics.KERAS3_OLD:     # TF >= 2.16: tf.keras is Keras 3, or tf_keras on request
             if _legacy_keras_requested():
                 keras_version = _version("tf_keras")
-                return KerasTarget(Semantics.TF2, f"{source_prefix} TensorFlow {version} with "
-                                                  f"TF_USE_LEGACY_KERAS (tf_keras {keras_version or '?'})", keras_version)
+                return seen(Semantics.TF2, f"TensorFlow {version} with TF_USE_LEGACY_KERAS "
+                                           f"(tf_keras {keras_version or '?'})", keras_version)
             keras_version = _version("keras")
             if keras_version and (keras_sem := semantics_for_keras_package(keras_version)):
-                return KerasTarget(keras_sem, f"{source_prefix} TensorFlow {version} (tf.keras is keras "
-                                              f"{keras_version})", keras_version)
-        return KerasTarget(sem, f"{source_prefix} TensorFlow {version}", version)
+                return seen(keras_sem, f"TensorFlow {version} (tf.keras is keras {keras_version})", keras_version)
+        return seen(sem, f"TensorFlow {version}", version)
     return None
 
 

@@ -227,6 +227,8 @@ def _with_target(help_text: str, target: KerasTarget) -> str:
     """Say which Keras the advice is for, and why: the fix differs per version."""
     if target.source.startswith("--target-keras"):
         return help_text
+    if target.observed:
+        return f"{help_text} [for {target.label}: {target.source}]"
     return f"{help_text} [assumed {target.label}: {target.source}; set target-keras to change]"
 
 
