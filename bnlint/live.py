@@ -80,9 +80,14 @@ def session_target(packages: Iterable[str]) -> KerasTarget | None:
 
 
 def model_target(model) -> KerasTarget:
-    """The Keras that built `model`, from its class's module and that package's version."""
-    package = type(model).__module__.split(".", 1)[0]
-    target = imported_keras_target(package, source_prefix="the model was built by")
+    """The Keras that built `model`, from the module of its (first Keras base) class and that
+    package's version."""
+    target = None
+    for cls in type(model).__mro__:
+        package = (getattr(cls, "__module__", None) or "").split(".", 1)[0]
+        if package in KERAS_PACKAGES:
+            target = imported_keras_target(package, source_prefix="the model was built by")
+            break
     if target is None:
         raise BnlintInputError(f"{type(model).__module__}.{type(model).__name__} is not a Keras model "
                                "(tf_keras, keras or tf.keras)")

@@ -132,6 +132,12 @@ def test_live_tf_keras_session_bn002_after_unfreezing_and_bn103_on_the_model(she
     assert "bnlint: model `model`, layer " in report and ": BN103 " in report
     assert "tf.keras (TF 2.x) / tf_keras" in report
 
+    # a subclassed model keeps no layer graph in its config: said plainly, nothing raised
+    result, _, _ = run(shell, "class Head(keras.Model):\n    def call(self, x):\n        return x\nhead = Head()")
+    assert result.success
+    [report] = run(shell, "%bnlint head")[1]
+    assert ": BN901 " in report and "subclassed model" in report
+
 
 # --- which Keras the kernel runs (bnlint.live reads sys.modules, imports nothing) ---------------
 
