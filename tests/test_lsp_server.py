@@ -217,6 +217,41 @@ async def test_settings_follow_pyproject_and_reload_when_it_changes(client: Lang
     assert list(client.diagnostics[path.as_uri()]) == []
 
 
+FLATTENED = textwrap.dedent("""\
+    import tensorflow as tf
+    base = tf.keras.applications.ResNet50(include_top=False)
+    model = tf.keras.Model(base.input, tf.keras.layers.Dense(2)(base.output))
+    for layer in base.layers:
+        layer.trainable = False
+    model.compile("sgd", "mse")
+    model.fit(x, y)
+    """)
+
+
+@pytest.mark.asyncio
+async def test_related_places_and_unsafe_fixes_are_labelled(client: LanguageClient, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.bnlint]\ntarget-keras = "tf1"\nignore = ["BN006"]\n')
+    await start(client, tmp_path)
+    path = tmp_path / "train.py"
+    [diagnostic] = only(await open_script(client, path, FLATTENED), "BN001")
+    assert diagnostic.severity == types.DiagnosticSeverity.Error
+    [related] = diagnostic.related_information
+    assert related.location.uri == path.as_uri()
+    assert related.location.range.start == types.Position(4, 4)          # `layer.trainable = False`
+    assert "frozen here" in related.message
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(path.as_uri()), range=diagnostic.range,
+        context=types.CodeActionContext(diagnostics=[diagnostic])))
+    [unsafe] = [a for a in actions if a.kind == types.CodeActionKind.RefactorRewrite]
+    assert "unsafe fix" in unsafe.title and not unsafe.is_preferred
+    assert "training=False" in "".join(e.new_text for e in unsafe.edit.changes[path.as_uri()])
+    # asked for quick fixes only, the editor gets no unsafe rewrite
+    quick = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(path.as_uri()), range=diagnostic.range,
+        context=types.CodeActionContext(diagnostics=[diagnostic], only=[types.CodeActionKind.QuickFix])))
+    assert [a.title for a in quick] == ["Disable BN001 for this line"]
+
+
 @pytest.mark.asyncio
 async def test_invalid_configuration_is_shown_not_a_crash(client: LanguageClient, tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.bnlint]\nselect = ["XX9"]\n')
