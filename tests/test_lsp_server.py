@@ -79,19 +79,32 @@ async def start(client: LanguageClient, root: Path, notebooks: bool = False, deb
     return result
 
 
+async def published(client: LanguageClient, uris, send) -> None:
+    """Send a notification and wait (bounded) until the server has published diagnostics for
+    every one of `uris` again. Waiting on what arrived, not on the next message, cannot miss a
+    publication that comes before the test starts waiting."""
+    for uri in uris:
+        client.diagnostics.pop(uri, None)
+    send()
+
+    async def arrived():
+        while not all(uri in client.diagnostics for uri in uris):
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(arrived(), 120)
+
+
 async def open_script(client: LanguageClient, path: Path, text: str):
     path.write_text(text)
-    client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(
-        uri=path.as_uri(), language_id="python", version=1, text=text)))
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    await published(client, [path.as_uri()], lambda: client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=path.as_uri(), language_id="python", version=1, text=text))))
     return list(client.diagnostics[path.as_uri()])
 
 
 async def change(client: LanguageClient, uri: str, version: int, text: str):
-    client.text_document_did_change(types.DidChangeTextDocumentParams(
+    await published(client, [uri], lambda: client.text_document_did_change(types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)])))
     return list(client.diagnostics[uri])
 
 
@@ -164,8 +177,8 @@ async def test_save_checks_at_once_without_waiting_for_the_pause(client: Languag
         text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
         content_changes=[types.TextDocumentContentChangeWholeDocument(text=guarded)]))
     path.write_text(guarded)
-    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
-    await asyncio.wait_for(client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS), 120)
+    await published(client, [uri], lambda: client.text_document_did_save(
+        types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri))))
     assert list(client.diagnostics[uri]) == []
 
 
@@ -205,15 +218,16 @@ async def test_settings_follow_pyproject_and_reload_when_it_changes(client: Lang
     path = project / "finetune.py"
     assert [d.code for d in await open_script(client, path, BN002_SOURCE)] == ["BN002"]
     # tf_keras honours the nested training=False after unfreezing: the guide's recipe is clean there
+    changed = types.DidChangeWatchedFilesParams(changes=[types.FileEvent(
+        uri=(project / "pyproject.toml").as_uri(), type=types.FileChangeType.Changed)])
     (project / "pyproject.toml").write_text('[tool.bnlint]\ntarget-keras = "tf2"\n')
-    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[types.FileEvent(
-        uri=(project / "pyproject.toml").as_uri(), type=types.FileChangeType.Changed)]))
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    await published(client, [path.as_uri()], lambda: client.workspace_did_change_watched_files(changed))
     assert list(client.diagnostics[path.as_uri()]) == []
+    (project / "pyproject.toml").write_text('[tool.bnlint]\ntarget-keras = "keras3<3.16"\n')
+    await published(client, [path.as_uri()], lambda: client.workspace_did_change_watched_files(changed))
+    assert [d.code for d in client.diagnostics[path.as_uri()]] == ["BN002"]
     (project / "pyproject.toml").write_text('[tool.bnlint]\ntarget-keras = "keras3<3.16"\nignore = ["BN002"]\n')
-    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[types.FileEvent(
-        uri=(project / "pyproject.toml").as_uri(), type=types.FileChangeType.Changed)]))
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    await published(client, [path.as_uri()], lambda: client.workspace_did_change_watched_files(changed))
     assert list(client.diagnostics[path.as_uri()]) == []
 
 
@@ -271,15 +285,14 @@ async def test_notebook_cells_get_their_own_diagnostics(client: LanguageClient, 
              BN002_SOURCE.split("\n", 1)[1]]
     kinds = [types.NotebookCellKind.Code, types.NotebookCellKind.Markup, types.NotebookCellKind.Code]
     cell_uris = [f"vscode-notebook-cell:{project}/finetune.ipynb#cell{i}" for i in range(3)]
-    client.notebook_document_did_open(types.DidOpenNotebookDocumentParams(
+    code_cells = [cell_uris[0], cell_uris[2]]
+    await published(client, code_cells, lambda: client.notebook_document_did_open(types.DidOpenNotebookDocumentParams(
         notebook_document=types.NotebookDocument(
             uri=notebook_uri, notebook_type="jupyter-notebook", version=1,
             cells=[types.NotebookCell(kind=k, document=u) for k, u in zip(kinds, cell_uris)]),
         cell_text_documents=[types.TextDocumentItem(uri=u, language_id="python" if k == types.NotebookCellKind.Code
                                                     else "markdown", version=1, text=t)
-                             for u, k, t in zip(cell_uris, kinds, cells)]))
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+                             for u, k, t in zip(cell_uris, kinds, cells)])))
     assert list(client.diagnostics[cell_uris[0]]) == []
     [diagnostic] = client.diagnostics[cell_uris[2]]
     # line 14 of the script is line 13 of the third cell (the import is in the first cell)
@@ -287,15 +300,13 @@ async def test_notebook_cells_get_their_own_diagnostics(client: LanguageClient, 
 
     # edit the third cell: guard the BN layers
     third = cells[2]
-    client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
+    await published(client, code_cells, lambda: client.notebook_document_did_change(types.DidChangeNotebookDocumentParams(
         notebook_document=types.VersionedNotebookDocumentIdentifier(version=2, uri=notebook_uri),
         change=types.NotebookDocumentChangeEvent(cells=types.NotebookDocumentCellChanges(text_content=[
             types.NotebookDocumentCellContentChanges(
                 document=types.VersionedTextDocumentIdentifier(uri=cell_uris[2], version=2),
                 changes=[types.TextDocumentContentChangeWholeDocument(
-                    text=third.replace("base.trainable = True\n", "base.trainable = True\n" + BN002_GUARD))])]))))
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+                    text=third.replace("base.trainable = True\n", "base.trainable = True\n" + BN002_GUARD))])])))))
     assert list(client.diagnostics[cell_uris[2]]) == []
 
 
