@@ -63,7 +63,7 @@ def noqa_edit(text: str, finding: Finding) -> tuple[int, int, str] | None:
             continue
         current = line_text(text, line)
         if parse_comment(current[current.find("#"):] if "#" in current else "") is None:
-            return None                                   # a bare `# noqa` already suppresses it
+            return None                 # a blanket noqa comment already suppresses every code there
         match = _NOQA_CODES.search(current)
         if match is not None:
             return line, match.end() + 1, f", {finding.code}"

@@ -188,7 +188,6 @@ class BnlintLanguageServer(LanguageServer):
             code_description=types.CodeDescription(href=rule_url),
             source=SOURCE,
             related_information=related or None,
-            data={"fix": finding.fix.applicability.value if finding.fix else None},
         )
         return Reported(finding, diagnostic, uri, text)
 
@@ -197,7 +196,9 @@ class BnlintLanguageServer(LanguageServer):
         """1-based character positions -> the client's 0-based position encoding (UTF-16 by default)."""
         if end_line is None or end_column is None:
             end_line, end_column = line, len(line_text(text, line)) + 1
-        lines = [part.rstrip("\r\n") for part in split_lines(text)] or [""]
+        lines = [part.rstrip("\r\n") for part in split_lines(text)]
+        if not lines or text.endswith(("\n", "\r")):
+            lines.append("")                     # the empty line after a final newline is a position too
         start = _clamp(lines, line, column)
         end = _clamp(lines, end_line, end_column)
         server_range = types.Range(start, end)
@@ -246,13 +247,14 @@ class BnlintLanguageServer(LanguageServer):
 
     def text_edit(self, uri: str, text: str, line: int, column: int, end_line: int, end_column: int,
                   content: str) -> types.TextEdit:
-        lines = split_lines(text)
-        if line > len(lines):                    # an insertion after the last line (engine's apply_edits)
+        count = len(split_lines(text))
+        if line > count:                         # an insertion after the last line, as the engine applies it
             if text and not text.endswith(("\n", "\r")):
                 content = "\n" + content
-            last = len(lines) or 1
-            end_of_text = len(line_text(text, last)) + 1
-            line, column, end_line, end_column = last, end_of_text, last, end_of_text
+                line, column = count, len(line_text(text, count)) + 1
+            else:
+                line, column = count + 1, 1
+            end_line, end_column = line, column
         return types.TextEdit(self.to_range(uri, text, line, column, end_line, end_column), content)
 
     def hover(self, params: types.HoverParams) -> types.Hover | None:
