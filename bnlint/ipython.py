@@ -190,13 +190,21 @@ class Findings:
             severity = f.severity.value if f.severity else "warning"
             colour = _SEVERITY_COLOUR.get(severity, "#555")
             url = html.escape(catalogue.DOCS_URL.format(code=f.code), quote=True)
-            help_html = f"<div style='color:#444'>help: {html.escape(f.help)}</div>" if f.help else ""
+            help_html = f"<div style='color:#444'>help: {_inline_code(f.help)}</div>" if f.help else ""
             rows.append(
                 f"<div style='border-left:3px solid {colour};padding:2px 8px;margin:3px 0'>"
                 f"<a href='{url}' target='_blank' style='font-weight:bold;color:{colour}'>{f.code}</a> "
                 f"<span style='color:#666'>{html.escape(self._where(f))}</span> "
-                f"{html.escape(f.message)}{help_html}</div>")
+                f"{_inline_code(f.message)}{help_html}</div>")
         return f"<div class='bnlint' style='font-size:smaller'>{''.join(rows)}</div>"
+
+
+_BACKTICKS = re.compile(r"`([^`]+)`")
+
+
+def _inline_code(text: str) -> str:
+    """Escaped HTML with the messages' `code` spans as <code>."""
+    return _BACKTICKS.sub(r"<code>\1</code>", html.escape(text))
 
 
 def _display(obj: Findings) -> None:
