@@ -54,13 +54,13 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
-def capabilities(notebooks: bool = False) -> types.ClientCapabilities:
+def capabilities(notebooks: bool = False, watch: bool = False) -> types.ClientCapabilities:
     caps = client_capabilities("visual-studio-code")
     if notebooks:
         caps.notebook_document = types.NotebookDocumentClientCapabilities(
             synchronization=types.NotebookDocumentSyncClientCapabilities())
     caps.workspace.did_change_watched_files = types.DidChangeWatchedFilesClientCapabilities(
-        dynamic_registration=False)
+        dynamic_registration=watch)
     return caps
 
 
@@ -274,6 +274,30 @@ async def test_invalid_configuration_is_shown_not_a_crash(client: LanguageClient
     [message] = client.messages
     assert message.type == types.MessageType.Error
     assert "invalid configuration" in message.message and "XX9" in message.message
+
+
+@pytest.mark.asyncio
+async def test_server_asks_the_editor_to_watch_pyproject(client: LanguageClient, tmp_path):
+    registrations = []
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(params: types.RegistrationParams):
+        registrations.extend(params.registrations)
+
+    await client.initialize_session(types.InitializeParams(
+        capabilities=capabilities(watch=True), root_uri=tmp_path.as_uri()))
+
+    async def registered():
+        while not registrations:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(registered(), 120)
+    [registration] = registrations
+    assert registration.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES
+    patterns = {w["globPattern"] if isinstance(w, dict) else w.glob_pattern
+                for w in (registration.register_options["watchers"] if isinstance(registration.register_options, dict)
+                          else registration.register_options.watchers)}
+    assert {"**/pyproject.toml", "**/requirements*.txt"} <= patterns
 
 
 @pytest.mark.asyncio
