@@ -139,6 +139,18 @@ def test_live_tf_keras_session_bn002_after_unfreezing_and_bn103_on_the_model(she
     assert ": BN901 " in report and "subclassed model" in report
 
 
+def test_model_magic_on_a_keras3_model_uses_keras3(shell):
+    run(shell, "%load_ext bnlint")
+    result, _, _ = run(shell, "import keras\n"
+                              "model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), "
+                              "keras.layers.BatchNormalization(), keras.layers.Dense(2)])\n"
+                              "model.layers[0].trainable = False")
+    assert result.success, result.error_in_exec
+    [report] = run(shell, "%bnlint model")[1]
+    assert ": BN103 " in report and "layer 'batch_normalization'" in report
+    assert "Keras 3 < 3.16" in report                # the running keras 3.15, not tf_keras or a guess
+
+
 # --- which Keras the kernel runs (bnlint.live reads sys.modules, imports nothing) ---------------
 
 def fake_module(name, version):
