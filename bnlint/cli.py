@@ -1,4 +1,5 @@
-"""Command line: `bnlint [options] [PATH ...]`, `bnlint rule CODE`, `bnlint rules`.
+"""Command line: `bnlint [options] [PATH ...]`, `bnlint rule CODE`, `bnlint rules`,
+`bnlint server` (the language server for editors, bnlint.lsp).
 
 Kept light on purpose: `bnlint --version` imports nothing heavy; h5py and the analyzers load
 only when a file that needs them is checked.
@@ -26,7 +27,8 @@ def _check_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bnlint",
         description="Catch the BatchNormalization pitfalls of Keras transfer learning in scripts, notebooks and saved models.",
-        epilog="Subcommands: `bnlint rule CODE` explains a rule, `bnlint rules` lists them.",
+        epilog="Subcommands: `bnlint rule CODE` explains a rule, `bnlint rules` lists them, "
+               "`bnlint server` runs the language server for editors (stdio; needs bnlint[lsp]).",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the current folder); saved_model.pb means its folder")
     p.add_argument("--select", type=_codes_arg, action="extend", metavar="CODES", help="codes or prefixes to enable (replaces the configured selection)")
@@ -180,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in ("rule", "rules"):
             return _rules_command(argv[0], argv[1:])
+        if argv and argv[0] == "server":
+            from bnlint.lsp import main as serve
+
+            return serve(argv[1:])
         if argv and argv[0] == "check":
             argv = argv[1:]
         return _check_command(argv)

@@ -72,8 +72,11 @@ def _with_severity(f: Finding) -> Finding:
     return f if f.severity is not None else replace(f, severity=catalogue.severity_for(f))
 
 
-def check_input(inp: Input, settings: Settings, options: Options) -> FileOutcome:
-    """Never raises: every failure becomes a BN900 finding for this file only."""
+def check_input(inp: Input, settings: Settings, options: Options, data: bytes | None = None) -> FileOutcome:
+    """Never raises: every failure becomes a BN900 finding for this file only.
+
+    `data` is a script's or notebook's current text when it is not (yet) what the file on disk
+    holds: an editor buffer (LSP server) or the code a kernel has run (IPython extension)."""
     outcome = FileOutcome(inp)
     ctx = None
     try:
@@ -83,7 +86,7 @@ def check_input(inp: Input, settings: Settings, options: Options) -> FileOutcome
         elif inp.kind == "model":
             findings = _check_model(inp, ctx)
         else:
-            findings = _check_script(inp, ctx, options, outcome)
+            findings = _check_script(inp, ctx, options, outcome, data)
     except Exception as exc:  # an internal error must never lose the run
         findings = [_internal_error(inp, exc)]
         outcome.internal_error = True
@@ -130,9 +133,12 @@ def _applicable(f: Finding, options: Options) -> bool:
     return f.fix is not None and (f.fix.applicability is Applicability.SAFE or options.unsafe_fixes)
 
 
-def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileOutcome) -> list[Finding]:
+def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileOutcome,
+                  data: bytes | None = None) -> list[Finding]:
+    if data is not None and (options.fix or options.diff):
+        raise ValueError("fixes are written to files: check text that is not on disk without fix/diff")
     try:
-        original = _read(inp)
+        original = _read(inp) if data is None else data
         findings, result = _analyze_script(inp, original, ctx)
     except BnlintInputError as e:
         return [Finding(e.code, e.reason, inp.display)]
@@ -213,5 +219,5 @@ def link_models_to_scripts(outcomes: list[FileOutcome]) -> None:
             path, line, column, end_line, end_column, cell, kind, arch = next(iter(matches))
             where = f"cell {cell}, " if cell else ""
             related = Related(path, line, column, f"{where}the {arch} base is {kind} here",
-                              end_line=end_line, end_column=end_column)
+                              end_line=end_line, end_column=end_column, cell=cell)
             o.findings[i] = replace(f, related=f.related + (related,))

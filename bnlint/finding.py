@@ -60,6 +60,7 @@ class Related:
     message: str = ""
     end_line: int | None = None
     end_column: int | None = None
+    cell: int | None = None          # notebook code-cell number the position is in (editors need it)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ class KerasTarget:
     version: str | None = None
     # keras_version 2.2.4-tf was written by TF 1.13-1.15 and by early TF 2: treated as TF 1.x.
     ambiguous: bool = False
+    # Read from a running process (the Keras a kernel imported, the Keras that built a live model):
+    # known, not assumed.
+    observed: bool = False
 
     @property
     def label(self) -> str:

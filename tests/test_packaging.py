@@ -7,7 +7,8 @@ import pytest
 
 from conftest import FIXTURES, ROOT
 
-HEAVY = ("tensorflow", "keras", "tf_keras", "torch")
+# The check path imports neither a framework nor the editor/notebook integrations (bnlint[lsp], IPython).
+HEAVY = ("tensorflow", "keras", "tf_keras", "torch", "pygls", "lsprotocol", "IPython")
 
 
 def test_importing_the_cli_and_checking_every_fixture_never_imports_tensorflow(tmp_path):
@@ -67,3 +68,11 @@ def test_python_dash_m_works(wheel_venv):
     bin_dir, work = wheel_venv
     result = subprocess.run([str(bin_dir / "python"), "-m", "bnlint", "--version"], capture_output=True, text=True, cwd=work)
     assert result.returncode == 0 and result.stdout.startswith("bnlint ")
+
+
+def test_server_without_the_lsp_extra_says_what_to_install(wheel_venv):
+    bin_dir, work = wheel_venv
+    result = subprocess.run([str(bin_dir / "bnlint"), "server"], capture_output=True, text=True, cwd=work,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert "pip install 'bnlint[lsp]'" in result.stderr

@@ -10,10 +10,11 @@ from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError
 from bnlint.finding import Finding
 from bnlint.model.check import ModelCheck
+from bnlint.model.graph import ModelGraph
 from bnlint.model.rules import MODEL_RULES
 from bnlint.model.semantics import resolve_target
 
-__all__ = ["analyze_model"]
+__all__ = ["analyze_model", "check_graph"]
 
 
 def analyze_model(path: pathlib.Path, display_path: str, ctx: RuleContext) -> list[Finding]:
@@ -25,7 +26,11 @@ def analyze_model(path: pathlib.Path, display_path: str, ctx: RuleContext) -> li
     """
     from bnlint.readers import read_model  # readers import bnlint.model.graph: import late
 
-    graph = read_model(pathlib.Path(path), ctx)
+    return check_graph(read_model(pathlib.Path(path), ctx), ctx, display_path)
+
+
+def check_graph(graph: ModelGraph, ctx: RuleContext, display_path: str) -> list[Finding]:
+    """The enabled model rules on one graph, from a file reader or a live model (bnlint.live)."""
     model = ModelCheck(graph=graph, target=resolve_target(graph, ctx.target), ctx=ctx, display_path=display_path)
     findings: list[Finding] = []
     weights_error: BnlintInputError | None = None

@@ -216,7 +216,8 @@ def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
             continue
         r_line, r_column, r_end_line, r_end_column = other.chunk.position(other.node)
         where = f"cell {other.chunk.cell}: " if other.chunk.cell is not None else ""
-        related.append(Related(display_path, r_line, r_column, where + text, r_end_line, r_end_column))
+        related.append(Related(display_path, r_line, r_column, where + text, r_end_line, r_end_column,
+                               cell=other.chunk.cell))
     return Finding(report.code, report.message, display_path, line, column, end_line, end_column,
                    severity=report.severity, cell=site.chunk.cell, help=_with_target(report.help, target), fix=fix,
                    related=tuple(related), statement_line=statement_line)
@@ -226,6 +227,8 @@ def _with_target(help_text: str, target: KerasTarget) -> str:
     """Say which Keras the advice is for, and why: the fix differs per version."""
     if target.source.startswith("--target-keras"):
         return help_text
+    if target.observed:
+        return f"{help_text} [for {target.label}: {target.source}]"
     return f"{help_text} [assumed {target.label}: {target.source}; set target-keras to change]"
 
 

@@ -193,3 +193,16 @@ def dump_notebook(notebook: Notebook, new_sources: dict[int, str]) -> bytes:
     if notebook.trailing_newline:
         out += "\n"
     return out.encode("utf-8")
+
+
+def notebook_from_cells(cells: list[tuple[bool, str]]) -> bytes:
+    """An nbformat 4 notebook of (is Python code, text) cells, in order: the analyzer numbers the
+    code cells 1, 2, ... as they come, which is how findings find their way back to a cell."""
+    document = {
+        "cells": [{"cell_type": "code" if is_code else "markdown", "metadata": {}, "source": text,
+                   **({"outputs": [], "execution_count": None} if is_code else {})}
+                  for is_code, text in cells],
+        "metadata": {"language_info": {"name": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    return json.dumps(document).encode("utf-8")
