@@ -190,3 +190,53 @@ def test_encoder_extracted_from_a_base_is_itself_a_base():
     """
     assert where(source, target=KERAS3, enabled={"BN001", "BN002", "BN003", "BN006"}) == [
         ("BN006", 2, 14), ("BN003", 10, 13)]
+
+
+RESNET_HEAD = """\
+import tensorflow as tf
+base = tf.keras.applications.ResNet50(weights="imagenet", include_top=False)
+x = tf.keras.layers.GlobalAveragePooling2D()(base.output)
+x = tf.keras.layers.Dense(256, activation="relu")(x)
+model = tf.keras.Model(base.input, tf.keras.layers.Dense(2)(x))
+"""
+
+
+@pytest.mark.parametrize("freeze, expected", [
+    # ResNet50 without its top has 175 layers: these slices of the combined model cover it all
+    ("for layer in model.layers[:175]:\n    layer.trainable = False\nfor layer in model.layers[175:]:\n"
+     "    layer.trainable = True\n", []),
+    ("for layer in model.layers[:-3]:\n    layer.trainable = False\n", []),
+    # layers[:2] are the input and the padding layer: nothing with weights, full fine-tuning
+    ("for layer in model.layers[:2]:\n    layer.trainable = False\nfor layer in model.layers[2:]:\n"
+     "    layer.trainable = True\n", []),
+    # a prefix that leaves the last blocks (and their BN layers) training
+    ("for layer in model.layers[:143]:\n    layer.trainable = False\n", ["BN002"]),
+    ("for layer in base.layers[:-20]:\n    layer.trainable = False\n", ["BN002"]),
+])
+def test_slices_are_mapped_to_the_base_layers_they_reach(freeze, expected):
+    source = RESNET_HEAD + freeze + "model.compile('adam', 'mse')\nmodel.fit(x, y)\n"
+    assert codes(source, target=KERAS3, enabled={"BN002"}) == expected
+
+
+def test_loaded_weights_make_a_base_pretrained():
+    source = """\
+    import tensorflow as tf
+    base = tf.keras.applications.InceptionV3(weights=None, include_top=False, input_shape=(150, 150, 3))
+    base.load_weights("inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    for layer in base.layers:
+        layer.trainable = False
+    x = tf.keras.layers.Flatten()(base.get_layer("mixed7").output)
+    model = tf.keras.Model(base.input, tf.keras.layers.Dense(1)(x))
+    model.compile("adam", "binary_crossentropy")
+    model.fit(train, epochs=5)
+    unfreeze = False
+    for layer in base.layers:
+        if unfreeze:
+            layer.trainable = True
+        if layer.name == "mixed6":
+            unfreeze = True
+    model.compile("sgd", "binary_crossentropy")
+    model.fit(train, epochs=5)
+    """
+    assert codes(source, target=KERAS3, enabled={"BN002"}) == ["BN002"]
+    assert codes(source.replace('base.load_weights(', 'print('), target=KERAS3, enabled={"BN002"}) == []

@@ -176,7 +176,10 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
             finding = _finding(report, display_path, target)
             # the same fact seen twice (a helper called twice) is one finding; two bases wired into
             # one model are two
-            findings.setdefault((finding.code, finding.cell, finding.line, finding.column, finding.message), finding)
+            # A variable that may hold one of several bases (`if/elif` on the architecture) is one
+            # finding at a place, named after its first possibility.
+            subject = finding.message.split(" (", 1)[0]
+            findings.setdefault((finding.code, finding.cell, finding.line, finding.column, subject), finding)
     ordered = sorted(findings.values(), key=lambda f: f.sort_key)
     return ScriptResult(ordered, suppressions, _model_builds(facts))
 

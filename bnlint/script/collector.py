@@ -15,6 +15,7 @@ import re
 from bnlint.errors import BnlintInputError
 from bnlint.script.applications import FAMILIES, family_of
 from bnlint.script.chunks import Chunk, parse_python
+from bnlint.script.layer_maps import layer_map, selection
 from bnlint.script.project import module_candidates
 from bnlint.script.facts import (
     Base,
@@ -131,7 +132,7 @@ class Collector:
         # Then the methods nobody called on the instances made so far (a library class's API).
         for instance in list(self._instances):
             for name in instance.cls.method_names():
-                if name not in instance.called and not name.startswith("__"):
+                if name not in instance.called and not (name.startswith("__") and name.endswith("__")):
                     self._chunk, self._statement, self._scope = instance.cls.chunk, instance.cls.node, "module"
                     self._run_method(instance, name, [], {}, instance.cls.node)
 
@@ -261,13 +262,22 @@ class Collector:
             selection = ({name: value for name, value in env.vars.items()
                           if any(isinstance(a, Layer) and a.whole for a in value)}, None)
         # Unknown condition: run both branches; only if both return does the function end here.
+        # A name either branch binds may hold what either gave it (or what it held before).
+        before = dict(env.vars)
         returned = self._maybe(self._exec_body, stmt.body, self._refined(env, selection, positive=True))
+        after_body = dict(env.vars)
+        env.vars.clear()
+        env.vars.update(before)
         if elif_ is not None:
             returned &= self._maybe(self._exec_if, elif_, self._refined(env, selection, positive=False))
         elif stmt.orelse:
             returned &= self._maybe(self._exec_body, stmt.orelse, self._refined(env, selection, positive=False))
         else:
             returned = False
+        for name, value in after_body.items():
+            current = env.vars.get(name, before.get(name, ()))
+            if value is not current:
+                env.vars[name] = union(current, value)
         if returned:
             raise _Return
 
@@ -346,7 +356,7 @@ class Collector:
         for name, value in names.items():
             refined = []
             for atom in value:
-                if isinstance(atom, Layer):
+                if isinstance(atom, Layer) and atom.bn != "none":
                     if bn is None:
                         atom = Layer(atom.owner, False, atom.bn, atom.via_model, atom.index)
                     else:
@@ -413,6 +423,8 @@ class Collector:
             elif isinstance(atom, Instance):
                 owner, whole, bn, via_model = atom.model, True, "all", False
             elif isinstance(atom, Layer):
+                if atom.bn == "none":
+                    continue       # only layers without weights (input, padding) or head layers
                 owner, whole, bn, via_model = atom.owner, atom.whole, atom.bn, atom.via_model
             else:
                 continue
@@ -641,9 +653,10 @@ class Collector:
         value = self._eval(node.value, env)
         index: int | None = None
         is_slice, whole = True, False
+        bounds = None
         part = node.slice
         if isinstance(part, ast.Slice):
-            bounds = [None if piece is None else self._eval(piece, env) for piece in (part.lower, part.upper, part.step)]
+            bounds = [None if piece is None else self._bound(piece, env) for piece in (part.lower, part.upper, part.step)]
 
             def absent(bound) -> bool:     # no bound, or one that holds None (`[:upto]` with upto=None)
                 return bound is None or (len(bound) == 1 and isinstance(bound[0], Const) and bound[0].value is None)
@@ -664,7 +677,12 @@ class Collector:
         out = []
         for atom in value:
             if isinstance(atom, Layers) and not isinstance(atom, Layer):
-                if is_slice:
+                known = self._known_selection(atom, bounds if is_slice else None, index)
+                if known is not None:
+                    bn, selected_whole = known
+                    kind = Layers if is_slice else Layer
+                    out.append(kind(atom.owner, selected_whole, bn, atom.via_model, index))
+                elif is_slice:
                     out.append(Layers(atom.owner, atom.whole and whole, atom.bn, atom.via_model))
                 else:
                     out.append(Layer(atom.owner, False, atom.bn, atom.via_model, index))
@@ -676,6 +694,43 @@ class Collector:
                 elif index is not None and -len(atom.items) <= index < len(atom.items):
                     out.extend(atom.items[index])
         return tuple(out) + tensors(value)
+
+    def _bound(self, node: ast.expr, env: Env) -> tuple:
+        """A slice bound's value; `-3` is a number too."""
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = self._eval(node.operand, env)
+            if len(inner) == 1 and isinstance(inner[0], Const) and type(inner[0].value) is int:
+                return (Const(-inner[0].value),)
+        return self._eval(node, env)
+
+    def _known_selection(self, layers: Layers, bounds, index: int | None):
+        """(bn, whole) of a slice or index with literal bounds on the layers of a known architecture
+        (a base, or a model holding exactly one flattened base), from the layer maps; else None."""
+        if layers.bn != "all" or not layers.whole:
+            return None
+        owner, head = layers.owner, 0
+        if isinstance(owner, ModelFact):
+            flat = [c for c in owner.components if c.kind == "flattened"]
+            if len(flat) != 1 or len(owner.components) != 1:
+                return None
+            owner, head = flat[0].base, flat[0].head_layers
+        if not isinstance(owner, Base) or owner.loaded:
+            return None
+        numbers = []
+        for bound in (bounds or ()):
+            if bound is None or (len(bound) == 1 and isinstance(bound[0], Const) and bound[0].value is None):
+                numbers.append(None)
+            elif len(bound) == 1 and isinstance(bound[0], Const) and type(bound[0].value) is int:
+                numbers.append(bound[0].value)
+            else:
+                return None
+        if bounds is None and index is None:
+            return None
+        known = layer_map(owner.architecture, owner.include_top, owner.pooling)
+        if known is None:
+            return None
+        lower, upper, step = numbers if bounds is not None else (None, None, None)
+        return selection(*known, head, lower, upper, step, index)
 
     # --- calls -----------------------------------------------------------------------------
 
@@ -776,6 +831,8 @@ class Collector:
         include_preprocessing = None
         input_tensor = False
         input_tensor_arg = None
+        include_top = not (node.args and _literal_bool(node.args[0]) is False)
+        pooling = False
         for arg in node.keywords:
             if arg.arg == "weights":
                 weights = _weights_kind(arg.value)
@@ -786,11 +843,15 @@ class Collector:
                 input_tensor_arg = arg
             elif arg.arg == "include_preprocessing":
                 include_preprocessing = _literal_bool(arg.value)
+            elif arg.arg == "include_top":
+                include_top = _literal_bool(arg.value) is not False
+            elif arg.arg == "pooling":
+                pooling = _string(arg.value) is not None
         if len(node.args) >= 2 and not any(isinstance(a, ast.Starred) for a in node.args[:2]):
             weights = _weights_kind(node.args[1])
         base = Base(q.last, family_of(q.last), weights, self._site(node), input_shape=input_shape,
                     input_tensor=input_tensor, include_preprocessing=include_preprocessing,
-                    input_tensor_arg=input_tensor_arg)
+                    input_tensor_arg=input_tensor_arg, include_top=include_top, pooling=pooling)
         self.facts.bases.append(base)
         if q.keras_root and not q.implicit:
             self._note_root(q.keras_root)
@@ -824,7 +885,8 @@ class Collector:
                 base, "flattened", output_refs=refs, intermediate=any(a.intermediate for a in found),
                 inputs_site=self._site(inputs_node) if inputs_node is not None else None,
                 # the `inputs=` argument is this base's input and nothing else (a fix replaces it whole)
-                inputs_is_base_input=len(input_atoms) == 1 and id(base) in base_inputs))
+                inputs_is_base_input=len(input_atoms) == 1 and id(base) in base_inputs,
+                head_layers=max(a.depth for a in found)))
         for component in model.components:
             component.base.used_as_base = True
         self.facts.models.append(model)
@@ -878,7 +940,7 @@ class Collector:
         receiver = method.receiver
         if isinstance(receiver, Super):
             return self._run_method(receiver.instance, method.name, positional, keywords, node, after=receiver.owner) or ()
-        if isinstance(receiver, Instance) and not method.name.startswith("__"):
+        if isinstance(receiver, Instance) and not (method.name.startswith("__") and method.name.endswith("__")):
             result = self._run_method(receiver, method.name, positional, keywords, node)
             if result is not None:
                 return result
@@ -891,6 +953,12 @@ class Collector:
         name = method.name
         if name == "compile":
             self.facts.events.append(Compile(self._site(node), model=model))
+            return ()
+        if name == "load_weights":
+            # `InceptionV3(weights=None)` then `load_weights("inception_v3_weights.h5")`: pretrained
+            for base in ([model] if isinstance(model, Base) else model.bases() if isinstance(model, ModelFact) else []):
+                if base.weights == "none":
+                    base.weights = "path"
             return ()
         if name in _FIT_METHODS:
             self.facts.events.append(Fit(self._site(node), model=model, method=name, repeated=self._repeated > 0,

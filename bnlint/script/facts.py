@@ -50,6 +50,8 @@ class Base:
     named_at_module: bool = False
     # Every `.output` read of the base, wherever it flows (a fix may only rewrite a lone one).
     output_reads: list = field(default_factory=list)
+    include_top: bool = True          # literal `include_top=` (the default builds the classifier)
+    pooling: bool = False             # `pooling="avg"|"max"` adds one layer to a top-less base
     # A feature extractor cut out of another base (`Model(base.input, base.get_layer(n).output)`).
     derived_from: "Base | None" = None
 
@@ -101,6 +103,7 @@ class Component:
     inputs_site: Site | None = None   # the `inputs=` argument of the Model call
     inputs_is_base_input: bool = False
     call: "BaseCall | None" = None    # nested: the call that put it there
+    head_layers: int = 0              # flattened: layers the script chains after the base's output
 
 
 @dataclass(eq=False)

@@ -62,6 +62,7 @@ class GraphTensor:
     refs: tuple[Site, ...]
     intermediate: bool
     raw: bool = True                  # the base's own tensor, not yet passed through another layer
+    depth: int = 0                    # layers applied since the base's output (the head so far)
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,7 +231,7 @@ def tensors(value) -> tuple:
 
 def derived(value) -> tuple:
     """The tensors of a layer or op applied to `value`: the base's own tensors are no longer raw."""
-    return tuple(GraphTensor(a.base, a.refs, a.intermediate, False) if isinstance(a, GraphTensor) and a.raw else a
+    return tuple(GraphTensor(a.base, a.refs, a.intermediate, False, a.depth + 1) if isinstance(a, GraphTensor) else a
                  for a in tensors(value))
 
 
