@@ -217,7 +217,6 @@ def link_models_to_scripts(outcomes: list[FileOutcome]) -> None:
             if len({(m[0], m[1], m[5]) for m in matches}) != 1:
                 continue
             path, line, column, end_line, end_column, cell, kind, arch = next(iter(matches))
-            where = f"cell {cell}, " if cell else ""
-            related = Related(path, line, column, f"{where}the {arch} base is {kind} here",
+            related = Related(path, line, column, f"the {arch} base is {kind} here",
                               end_line=end_line, end_column=end_column, cell=cell)
             o.findings[i] = replace(f, related=f.related + (related,))

@@ -215,9 +215,7 @@ def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
         if other.external:
             continue
         r_line, r_column, r_end_line, r_end_column = other.chunk.position(other.node)
-        where = f"cell {other.chunk.cell}: " if other.chunk.cell is not None else ""
-        related.append(Related(display_path, r_line, r_column, where + text, r_end_line, r_end_column,
-                               cell=other.chunk.cell))
+        related.append(Related(display_path, r_line, r_column, text, r_end_line, r_end_column, cell=other.chunk.cell))
     return Finding(report.code, report.message, display_path, line, column, end_line, end_column,
                    severity=report.severity, cell=site.chunk.cell, help=_with_target(report.help, target), fix=fix,
                    related=tuple(related), statement_line=statement_line)
