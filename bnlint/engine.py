@@ -141,7 +141,7 @@ def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileO
         original = _read(inp) if data is None else data
         findings, result = _analyze_script(inp, original, ctx)
     except BnlintInputError as e:
-        return [Finding(e.code, e.reason, inp.display)]
+        return [Finding(e.code, e.reason, inp.display, e.line, e.column, cell=e.cell)]
     outcome.model_builds = list(result.model_builds)
     if not (options.fix or options.diff):
         return findings
