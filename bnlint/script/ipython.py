@@ -26,7 +26,9 @@ Where IPython replaces such a construct by a `get_ipython()` call, this module w
 keeps the cell's line numbers, and every line keeps its columns except for the prefix a cleanup
 transform removed. That prefix is returned per line, so a position in the Python maps back to the
 cell text as written. `%time expr`, `%timeit expr` and `%prun expr` run `expr` in the kernel: the
-magic becomes `pass;` and the expression stays where it is.
+magic becomes `pass;` and the expression stays where it is. The autocall escapes `,f a b`, `;f a b`
+and `/f a b` become the call IPython makes (`f("a", "b")`, `f("a b")`, `f(a, b)`), the name one
+column to the left of where it is written.
 """
 from __future__ import annotations
 
@@ -106,7 +108,7 @@ def _transform(bodies: list[str], removed: list[int], start: int) -> None:
             for i in range(first + 1, len(bodies)):
                 bodies[i] = ""
         return
-    _token_transforms(bodies, first)
+    _token_transforms(bodies, removed, first)
 
 
 def _dedent(bodies: list[str], removed: list[int], rows) -> None:
@@ -200,7 +202,7 @@ def _ipython_prompt(bodies: list[str], removed: list[int], first: int) -> None:
 
 # --- token transforms --------------------------------------------------------------------------
 
-def _token_transforms(bodies: list[str], first: int) -> None:
+def _token_transforms(bodies: list[str], removed: list[int], first: int) -> None:
     if not _MAYBE_SPECIAL.search("\n".join(bodies[first:])):
         return
     for _ in range(_TRANSFORM_LIMIT):
@@ -208,7 +210,7 @@ def _token_transforms(bodies: list[str], first: int) -> None:
         candidates = [c for find in (_magic_assign, _system_assign, _escaped, _help_end)
                       if (c := find(logical)) is not None]
         for _, _, _, apply in sorted(candidates, key=lambda c: c[:3]):
-            if apply(bodies):
+            if apply(bodies, removed):
                 break
         else:
             return
@@ -270,7 +272,7 @@ def _magic_assign(logical):
         if (i is not None and len(line) > i + 2 and line[i + 1].string == "%"
                 and line[i + 2].type == tokenize.NAME):
             row, col = line[i + 1].start[0] - 1, line[i + 1].start[1]
-            return row, col, 10, lambda bodies: _replace(bodies, row, col, "None")
+            return row, col, 10, lambda bodies, removed: _replace(bodies, row, col, "None")
     return None
 
 
@@ -283,7 +285,7 @@ def _system_assign(logical):
         for token in line[i + 1:]:
             if token.string == "!":
                 row, col = token.start[0] - 1, token.start[1]
-                return row, col, 10, lambda bodies: _replace(bodies, row, col, "None")
+                return row, col, 10, lambda bodies, removed: _replace(bodies, row, col, "None")
             if token.type != tokenize.ERRORTOKEN or not token.string.isspace():
                 break
     return None
@@ -297,18 +299,36 @@ def _escaped(logical):
             k += 1
         if k < len(line) and line[k].string in _ESCAPES and line[k].string:
             row, col = line[k].start[0] - 1, line[k].start[1]
-            return row, col, 10, lambda bodies: _escaped_line(bodies, row, col)
+            return row, col, 10, lambda bodies, removed: _escaped_line(bodies, removed, row, col)
     return None
 
 
-def _escaped_line(bodies: list[str], row: int, col: int) -> bool:
+def _escaped_line(bodies: list[str], removed: list[int], row: int, col: int) -> bool:
     body = bodies[row]
     m = _PYTHON_LINE_MAGIC.match(body, col)
     if m and m.end() - col >= len("pass;"):
         # `%time model.fit(x)` runs `model.fit(x)`: keep it where it stands
         bodies[row] = body[:col] + "pass;".ljust(m.end() - col) + body[m.end():]
         return True
+    if body[col] in _AUTOCALL and not body[col + 1:col + 2].isspace():
+        # autocall: `,f a b` is f("a", "b"), `;f a b` is f("a b"), `/f a b` is f(a, b)
+        end = _continued_end(bodies, row)
+        line = " ".join([bodies[row][col + 1:].rstrip("\\")] + [b.rstrip("\\") for b in bodies[row + 1:end + 1]])
+        name, _, args = line.partition(" ")
+        if not name:
+            return False          # IPython: SyntaxError, the next candidate is tried
+        call = _AUTOCALL[body[col]](name, args)
+        _replace(bodies, row, col, call)
+        removed[row] += 1         # the name now starts where the escape stood
+        return True
     return _replace(bodies, row, col, "pass")
+
+
+_AUTOCALL = {
+    ",": lambda name, args: '{}("{}")'.format(name, '", "'.join(args.split())),
+    ";": lambda name, args: f'{name}("{args}")',
+    "/": lambda name, args: "{}({})".format(name, ", ".join(args.split())),
+}
 
 
 def _help_end(logical):
@@ -320,7 +340,7 @@ def _help_end(logical):
                 k += 1
             row, col = line[k].start[0] - 1, line[k].start[1]
             q_row = line[-2].start[0] - 1
-            return row, col, 5, lambda bodies: _help_line(bodies, row, col, q_row)
+            return row, col, 5, lambda bodies, removed: _help_line(bodies, row, col, q_row)
     return None
 
 
