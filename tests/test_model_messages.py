@@ -155,7 +155,7 @@ def test_bn104_standalone_blind_spot_is_said_not_guessed():
 def test_bn105_statistics_at_init_in_a_trained_model(rel):
     f = only(rel, "BN105")
     assert (f.layer, f.layers) == ("bn1", ("bn1", "bn2"))
-    assert f.message.startswith("2 BN layers still hold initial moving statistics (0, 1) though the optimizer ran ")
+    assert f.message.startswith("2 BN layers kept initial moving statistics (0, 1) though the optimizer ran ")
     assert f.help.startswith("They are frozen and never saw data") and "weights='imagenet'" in f.help
 
 
@@ -164,8 +164,8 @@ def test_bn106_one_finding_per_kind_with_the_numbers():
     by_layer = {f.layer: f for f in found}
     assert set(by_layer) == {"bn1", "bn2"}
     assert by_layer["bn1"].severity is None         # the catalogue's default: error
-    assert by_layer["bn1"].message == ("NaN/Inf in moving_variance (1/4 channels) and a negative variance "
-                                       "(1/4 channels): inference outputs NaN or garbage")
+    assert by_layer["bn1"].message == ("NaN/Inf in moving_variance (1/4 channels), negative variance (1/4): "
+                                       "predictions turn NaN or garbage")
     assert by_layer["bn2"].severity is Severity.WARNING
     assert by_layer["bn2"].message.startswith("a moving variance above 10000 (2/4 channels, max 1e+06)")
 

@@ -45,8 +45,7 @@ def check(model: ModelCheck) -> list[Finding]:
     findings = []
     for layers in by_scope.values():
         n = len(layers)
-        message = (f"{count(n, 'BN layer')} still {agree(n, 'holds', 'hold')} initial moving statistics "
-                   f"(0, 1) though {evidence}: inference is off")
+        message = f"{count(n, 'BN layer')} kept initial moving statistics (0, 1) though {evidence}: predict() is off"
         if all(layer.trainable is False for layer in layers):
             help_text = (f"{agree(n, 'It is', 'They are')} frozen and never saw data: load the pretrained weights "
                          "(`weights='imagenet'`) before freezing, or restore the statistics from the original base.")

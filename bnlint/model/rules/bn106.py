@@ -32,8 +32,8 @@ def check(model: ModelCheck) -> list[Finding]:
         if non_finite or negative:
             parts = [f"NaN/Inf in {name} ({k}/{n} channels)" for name, k in non_finite.items()]
             if negative:
-                parts.append(f"a negative variance ({negative}/{n} channels)")
-            broken.setdefault(layer.parent, []).append((layer, " and ".join(parts)))
+                parts.append(f"negative variance ({negative}/{n})")
+            broken.setdefault(layer.parent, []).append((layer, ", ".join(parts)))
             continue
         above = stats.channels_above(limit)
         if above:
@@ -41,7 +41,7 @@ def check(model: ModelCheck) -> list[Finding]:
             huge.setdefault(layer.parent, []).append((layer, what))
     findings = []
     for entries in broken.values():
-        findings.append(_finding(model, entries, "inference outputs NaN or garbage", _BROKEN_HELP, None))
+        findings.append(_finding(model, entries, "predictions turn NaN or garbage", _BROKEN_HELP, None))
     for entries in huge.values():
         findings.append(_finding(model, entries, "inference squashes those channels to ~0", _HUGE_HELP,
                                  Severity.WARNING))

@@ -59,5 +59,4 @@ def _name(model) -> str:
 def _message(change: TrainableChange, model, fit: Fit) -> str:
     owner = change.owner.name if isinstance(change.owner, (Base, ModelFact)) else "a layer"
     subject = f"`{owner}.trainable`" if owner != "a layer" else "a layer's `trainable`"
-    return (f"{subject} changes after `{_name(model)}.compile()`: `{_name(model)}.{fit.method}()` still "
-            "trains the layers as compiled")
+    return f"{subject} set after `{_name(model)}.compile()`: `{_name(model)}.{fit.method}()` still uses the old value"

@@ -21,7 +21,7 @@ def check(facts: Facts, target: KerasTarget):
         if len(call) > 48 or "\n" in call:
             call = "set_learning_phase(...)"
         if event.value == "1":
-            message = f"`{call}` forces training mode: BN uses batch statistics in predict() and evaluate() too"
+            message = f"`{call}` forces training mode: BN uses batch statistics in predict() too"
         else:
             message = f"`{call}` may force training mode: BN would use batch statistics at inference too"
         if target.legacy:

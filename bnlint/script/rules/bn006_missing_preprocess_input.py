@@ -31,7 +31,6 @@ def check(facts: Facts, target: KerasTarget):
         module = f"keras.applications.{submodule}.preprocess_input"
         yield Report(
             CODE, base.site,
-            f"{describe(base)} has ImageNet weights but no `preprocess_input` is applied: raw pixels shift "
-            "every activation",
+            f"{describe(base)} has ImageNet weights but no `preprocess_input`: every activation shifts",
             f"Apply `{module}` to the images, in the input pipeline or as the model's first step before "
             f"`{code_name(base)}`.")
