@@ -20,7 +20,9 @@ MODELS = FIXTURES / "models"
 APP_MODEL = MODELS / "keras224" / "app_flat_frozen.h5"
 INFO_MODEL = MODELS / "keras3" / "weights_only.weights.h5"     # BN901, an info finding
 TARGETS = (None, "2.2.4", "tf1", "tf2", "keras3<3.16", "keras3>=3.16")
-MAX_MESSAGE, MEDIAN_MESSAGE, MAX_HELP = 160, 100, 300
+# the issue's limits: median message <= 100 characters over all findings, every message <= 160, help <= 300;
+# a rule's own median may run a little longer where its numbers make it specific (BN007, BN107)
+MAX_MESSAGE, MEDIAN_MESSAGE, RULE_MEDIAN_MESSAGE, MAX_HELP = 160, 100, 120, 300
 
 
 def _json_run(*argv) -> list[dict]:
@@ -62,7 +64,7 @@ def test_every_rule_is_short_on_the_fixtures(corpus, code):
         assert len(f["message"]) <= MAX_MESSAGE, f["message"]
         assert len(f["help"] or "") <= MAX_HELP, f["help"]
         assert "\n" not in f["message"]
-    assert statistics.median(len(f["message"]) for f in mine) <= MEDIAN_MESSAGE, [f["message"] for f in mine]
+    assert statistics.median(len(f["message"]) for f in mine) <= RULE_MEDIAN_MESSAGE, [f["message"] for f in mine]
 
 
 def test_the_median_message_fits_a_glance(corpus):
@@ -72,7 +74,7 @@ def test_the_median_message_fits_a_glance(corpus):
 def test_model_help_says_which_keras_it_is_for(corpus):
     """Without --target-keras a model finding's help ends with the Keras it assumed and why."""
     for f in corpus:
-        if f["code"] in ("BN101", "BN102", "BN103", "BN104", "BN105", "BN106"):
+        if f["code"].startswith("BN1"):
             if f["target"] is None:
                 assert f["help"].endswith("]") and (" [for " in f["help"] or " [assumed " in f["help"]), f["help"]
             else:
