@@ -271,7 +271,7 @@ def test_internal_error_in_an_analyzer_is_a_bn900_for_that_file_only(monkeypatch
     mine = [f for f in findings if f["path"] == str(script)]
     assert [f["code"] for f in mine] == ["BN900"]
     assert "internal error" in mine[0]["message"] and "ZeroDivisionError: rule bug" in mine[0]["message"]
-    assert "report" in mine[0]["message"]
+    assert "report" in mine[0]["help"] and len(mine[0]["message"]) <= 160
     assert_good_model_still_reported(findings)
 
 

@@ -215,3 +215,15 @@ def test_pre_commit_hooks_leave_fail_on_to_the_configuration():
 
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hooks and all("--fail-on" not in hook["entry"] and "--fail-on" not in hook.get("args", []) for hook in hooks)
+
+
+def test_a_long_input_error_keeps_its_gist_in_the_message_and_the_details_in_the_help(tmp_path):
+    from bnlint.discovery import Input
+    from bnlint.engine import _input_error
+    from bnlint.errors import BnlintInputError
+
+    inp = Input(tmp_path / "m.h5", "m.h5", "model")
+    reason = "model file is not a readable HDF5 file (" + "h5py said: " + "x" * 300 + ")"
+    f = _input_error(inp, BnlintInputError(reason))
+    assert f.message == "model file is not a readable HDF5 file"
+    assert f.help.startswith("Details: h5py said: xxx") and len(f.help) <= 300
