@@ -53,13 +53,20 @@ def check(model: ModelCheck) -> list[Finding]:
             stale.append((mode.layer, momentum))
     if not stale:
         return []
+    trace = earlier_optimizer_trace(model.graph, weights)
+    by_scope: dict = {}
+    for layer, momentum in stale:
+        by_scope.setdefault(layer.parent, []).append((layer, momentum))
+    return [_finding(model, entries, steps, limit, trace) for entries in by_scope.values()]
+
+
+def _finding(model: ModelCheck, stale, steps: int, limit: float, trace: str | None) -> Finding:
     layers = [layer for layer, _ in stale]
     momentum = max(m for _, m in stale)
     n = len(layers)
     share = percent(stale_weight(momentum, steps))
     message = (f"{count(n, 'BN layer')} got only {steps} update{'s' if steps != 1 else ''}: {momentum:g}^{steps} = "
                f"{share} of {agree(n, 'its', 'their')} moving statistics are stale, so predict() lags fit()")
-    trace = earlier_optimizer_trace(model.graph, weights)
     severity = None
     notes = ()
     if trace is not None:
@@ -70,4 +77,4 @@ def check(model: ModelCheck) -> list[Finding]:
     help_text = (f"Train at least {needed} steps (momentum {momentum:g}) or re-estimate the statistics before "
                  "evaluating (`bnlint rule BN107`); steps count since the last compile() with a new optimizer.")
     finding = model.finding(CODE, message, layers, help_text, severity=severity, architecture=model.architecture(layers))
-    return [finding.with_(related=notes)]
+    return finding.with_(related=notes)
