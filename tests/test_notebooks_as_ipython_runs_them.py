@@ -157,3 +157,11 @@ def test_notes_in_a_notebook_read_like_findings(run_cli, tmp_path):
     assert f"{nb}:cell 2:1:1: BN004 " in out
     assert f"  note: {nb}:cell 1:4:1: compiled here" in out
     assert f"  note: {nb}:cell 3:1:1: trained here without compiling again" in out
+
+
+def test_a_broken_cell_of_a_notebook_no_rule_needs_is_still_reported_and_can_be_suppressed(run_cli, tmp_path):
+    nb = tmp_path / "nb.ipynb"
+    nb.write_bytes(notebook("import tensorflow as tf\n", "print('hello'\n", "x = (  # noqa: BN900\n"))
+    code, out, _ = run_cli("--no-config", nb, cwd=tmp_path)
+    assert code == 1 and f"{nb}:cell 2:1:6: BN900 syntax error: '(' was never closed" in out
+    assert "cell 3" not in out and "Found 1 finding." in out

@@ -136,7 +136,10 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     if not enabled:
         return ScriptResult([], {})
     if not _worth_parsing(data, enabled, path):
-        return ScriptResult(_syntax_errors(units, display_path, data), {})
+        broken = _syntax_errors(units, display_path, data)
+        cells = {f.cell for f in broken}
+        return ScriptResult(broken, {(cell, line): codes for cell, original, _ in units if cell in cells
+                                     for line, codes in parse_suppressions(original).items()})
 
     suppressions: dict[tuple[int | None, int], frozenset[str] | None] = {}
     facts = Facts()
