@@ -55,7 +55,7 @@ def test_bn101_one_finding_per_model_at_the_frozen_bn_layers():
 def test_bn101_under_legacy_keras_says_batch_statistics_in_fit():
     f = only("keras224/flat_frozen.h5", "BN101")
     assert "fit() still runs them on batch statistics (BN102)" in f.message
-    assert f.help.endswith("[for standalone Keras 2.x: file keras_version 2.2.4]")
+    assert f.help.endswith("[for standalone Keras 2.x: file keras_version 2.2.4]") and "as BN102 says" in f.help
 
 
 def test_bn101_names_the_keras_application_when_the_table_knows_it():

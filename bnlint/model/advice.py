@@ -33,7 +33,8 @@ def keep_bn_in_inference(target: KerasTarget) -> str:
 def nest_the_base(target: KerasTarget) -> str:
     """The fix for a flattened base: call it as one nested model (standalone Keras cannot)."""
     if target.standalone:
-        return keep_bn_in_inference(target)
+        return ("Standalone Keras cannot hold a nested base with `training=False`: fix its BN layers as BN102 says, "
+                "or move to tf.keras 2 / Keras 3 and call the base as `base(inputs, training=False)`.")
     text = ("Call the base as one nested model, `x = base(inputs, training=False)`, instead of rebuilding "
             "the model from `base.input` / `base.output`.")
     if target.semantics is Semantics.KERAS3_OLD:
