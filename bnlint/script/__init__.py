@@ -171,7 +171,8 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
         if preprocessing_visible(python):
             facts.preprocessing_visible = True
 
-    extra_folders = sys_path_folders("\n".join(python for _, _, python in units), path.parent)
+    extra_folders = sys_path_folders("\n".join(original if code_cell is None else code_cell.python.text
+                                                for _, original, code_cell in units), path.parent)
     collector = Collector(facts, path, extra_folders=extra_folders)
     try:
         collector.run(chunks)
