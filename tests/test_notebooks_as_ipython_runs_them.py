@@ -1,4 +1,4 @@
-"""Notebook cells are checked as the Python IPython runs for them (bnlint.script.ipython), located in
+"""Notebook cells are checked as the Python IPython runs for them (bnlint.script.ipython_input),
 the cell as written; a cell that does not parse is one BN900 and the others are still checked.
 
 IPython itself is only imported here, to compare: bnlint's check path never imports it."""
@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from bnlint.script import analyze_script
-from bnlint.script.ipython import cell_python
+from bnlint.script.ipython_input import cell_python
 from test_script_support import context
 
 IMPORTS = "import tensorflow as tf\nfrom tensorflow.keras.applications import ResNet50\n"

@@ -79,8 +79,8 @@ class CodeCell:
 
     @functools.cached_property
     def python(self):
-        """The Python IPython runs for this cell (bnlint.script.ipython.CellPython)."""
-        from bnlint.script.ipython import cell_python
+        """The Python IPython runs for this cell (bnlint.script.ipython_input.CellPython)."""
+        from bnlint.script.ipython_input import cell_python
 
         return cell_python(self.text)
 
