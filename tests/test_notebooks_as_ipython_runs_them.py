@@ -1,5 +1,5 @@
 """Notebook cells are checked as the Python IPython runs for them (bnlint.script.ipython_input),
-the cell as written; a cell that does not parse is one BN900 and the others are still checked.
+located in the cell as written; a cell that does not parse is one BN900 and the others are still checked.
 
 IPython itself is only imported here, to compare: bnlint's check path never imports it."""
 from __future__ import annotations
