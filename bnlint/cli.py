@@ -43,8 +43,9 @@ def _check_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, metavar="FILE", help="use this pyproject.toml (or bnlint TOML) instead of discovering one")
     p.add_argument("--no-config", action="store_true", help="ignore every configuration file")
     p.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
-    p.add_argument("--fail-on", choices=("error", "warning", "info"), default="info", help="lowest severity that makes the exit code 1 (default: info, i.e. any finding)")
-    p.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
+    p.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that makes the exit code 1 (default: `fail-on` in [tool.bnlint], else warning: info findings are shown but pass)")
+    p.add_argument("--statistics", action="store_true", help="show the number of findings per code instead of the findings")
+    p.add_argument("--no-color", action="store_true", help="no colour even on a terminal (NO_COLOR also turns it off)")
     p.add_argument("--jobs", type=int, metavar="N", help="parallel workers (default: CPU count)")
     p.add_argument("--version", action="version", version=f"bnlint {__version__}")
     return p
@@ -165,6 +166,7 @@ def _check_command(argv: list[str]) -> int:
         fix_mode="diff" if args.diff else ("fix" if args.fix else ""),
         color=fmt == "text" and args.output_file is None and sys.stdout.isatty()
         and not os.environ.get("NO_COLOR") and not args.no_color,
+        statistics=args.statistics,
     )
     if args.diff:
         sys.stdout.write("".join(report.diffs))
@@ -173,8 +175,12 @@ def _check_command(argv: list[str]) -> int:
     _emit(formatter(fmt)(report), args.output_file)
     if args.exit_zero:
         return EXIT_OK
-    threshold = SEVERITY_RANK[args.fail_on]
-    return EXIT_FINDINGS if any(f.severity.rank >= threshold for f in findings) else EXIT_OK
+    # The command line decides for every file; else each file's own configuration (fail-on).
+    for outcome, (_, settings) in zip(outcomes, items):
+        threshold = SEVERITY_RANK[args.fail_on or settings.fail_on]
+        if any(f.severity.rank >= threshold for f in outcome.findings):
+            return EXIT_FINDINGS
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

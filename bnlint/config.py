@@ -19,8 +19,9 @@ else:  # pragma: no cover - Python 3.10 only
 
 KEYS = {
     "select", "ignore", "extend-select", "per-file-ignores", "target-keras", "exclude",
-    "max-moving-variance", "max-stale-bn-weight", "max-json-bytes", "max-member-bytes",
+    "max-moving-variance", "max-stale-bn-weight", "max-json-bytes", "max-member-bytes", "fail-on",
 }
+FAIL_ON = ("error", "warning", "info")
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", "node_modules",
     "site-packages", "build", "dist", ".ipynb_checkpoints", ".mypy_cache", ".pytest_cache", ".ruff_cache",
@@ -54,6 +55,8 @@ class Settings:
     max_moving_variance: float = 1e4
     max_stale_bn_weight: float = 0.5
     limits: Limits = field(default_factory=Limits)
+    # Lowest severity that fails the run: info findings (BN006, BN104, BN901, ...) are shown but pass.
+    fail_on: str = "warning"
     # Folder globs in per-file-ignores/exclude are relative to (the folder of the config file).
     root: Path = field(default_factory=Path.cwd)
     source: str | None = None  # the config file, for messages
@@ -139,6 +142,10 @@ def parse_table(table: dict, source: str, known, base: Settings) -> Settings:
             s = replace(s, target=parse_target(table["target-keras"], source=f"target-keras in {source}"))
         except ValueError as e:
             raise UsageError(f"{source}: {e}") from None
+    if "fail-on" in table:
+        if table["fail-on"] not in FAIL_ON:
+            raise UsageError(f"{source}: fail-on must be one of {', '.join(FAIL_ON)}")
+        s = replace(s, fail_on=table["fail-on"])
     if "max-moving-variance" in table:
         v = table["max-moving-variance"]
         if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:

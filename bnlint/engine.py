@@ -39,15 +39,35 @@ class FileOutcome:
     internal_error: bool = False
 
 
-def _bn900(inp: Input, reason: str, line: int = 1, column: int = 1) -> Finding:
-    return Finding("BN900", reason, inp.display, line, column)
+_REPORT_HELP = f"Please report it at {REPORT_URL} with the file; BNLINT_DEBUG=1 prints a traceback."
+
+
+def _bn900(inp: Input, reason: str, line: int = 1, column: int = 1, help: str | None = None) -> Finding:
+    return Finding("BN900", reason, inp.display, line, column, help=help)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _input_error(inp: Input, e: BnlintInputError) -> Finding:
+    """The finding for unreadable input: a long reason (a library's error text) keeps its first part
+    as the message and moves the details into the help, so the line stays readable."""
+    message, help = e.reason, None
+    if len(message) > 150:
+        cut = message.rfind(" (", 0, 150)
+        cut = cut if cut > 20 else 147
+        message, help = message[:cut] + ("" if cut != 147 else "..."), _short("Details: " + e.reason[cut:].strip(" ()"), 290)
+    if e.code == "BN901" and help is None:
+        help = "bnlint reads the Keras config: check the model saved with `model.save()` (.keras or .h5) instead."
+    return Finding(e.code, message, inp.display, e.line, e.column, cell=e.cell, help=help)
 
 
 def _internal_error(inp: Input, exc: BaseException) -> Finding:
     if os.environ.get("BNLINT_DEBUG"):
         traceback.print_exc(file=sys.stderr)
-    return _bn900(inp, f"internal error in bnlint while checking this file ({type(exc).__name__}: {exc}); "
-                       f"please report it at {REPORT_URL} with the file (set BNLINT_DEBUG=1 for a traceback)")
+    return _bn900(inp, f"internal error in bnlint on this file ({type(exc).__name__}: {_short(exc)})", help=_REPORT_HELP)
 
 
 def context_for(inp: Input, settings: Settings) -> RuleContext:
@@ -100,7 +120,7 @@ def _check_model(inp: Input, ctx: RuleContext) -> list[Finding]:
     try:
         return list(analyze_model(inp.path, inp.display, ctx))
     except BnlintInputError as e:
-        return [Finding(e.code, e.reason, inp.display)]
+        return [_input_error(inp, e)]
     except RecursionError:
         return [_bn900(inp, "model config is nested too deeply to analyse")]
     except MemoryError:
@@ -141,7 +161,7 @@ def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileO
         original = _read(inp) if data is None else data
         findings, result = _analyze_script(inp, original, ctx)
     except BnlintInputError as e:
-        return [Finding(e.code, e.reason, inp.display)]
+        return [_input_error(inp, e)]
     outcome.model_builds = list(result.model_builds)
     if not (options.fix or options.diff):
         return findings
@@ -160,8 +180,8 @@ def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileO
         try:
             findings, _ = _analyze_script(inp, candidate, ctx)
         except BnlintInputError as e:
-            return findings + [_bn900(inp, f"internal error: a fix would produce code that does not parse ({e.reason}); "
-                                            f"file left unchanged, please report it at {REPORT_URL}")]
+            return findings + [_bn900(inp, f"internal error: a fix gives code that does not parse ({_short(e.reason, 50)}); "
+                                            "file left unchanged", help=_REPORT_HELP)]
         current = candidate
     if current == original:
         return findings
@@ -217,7 +237,6 @@ def link_models_to_scripts(outcomes: list[FileOutcome]) -> None:
             if len({(m[0], m[1], m[5]) for m in matches}) != 1:
                 continue
             path, line, column, end_line, end_column, cell, kind, arch = next(iter(matches))
-            where = f"cell {cell}, " if cell else ""
-            related = Related(path, line, column, f"{where}the {arch} base is {kind} here",
+            related = Related(path, line, column, f"the {arch} base is {kind} here",
                               end_line=end_line, end_column=end_column, cell=cell)
             o.findings[i] = replace(f, related=f.related + (related,))

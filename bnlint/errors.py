@@ -7,9 +7,11 @@ class BnlintInputError(Exception):
 
     code = "BN900"
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, line: int = 1, column: int = 1, cell: int | None = None):
         super().__init__(reason)
         self.reason = reason
+        # where in the file (or notebook cell) the input broke, 1-based: a syntax error's position
+        self.line, self.column, self.cell = line, column, cell
 
 
 class NoKerasConfig(BnlintInputError):

@@ -1,8 +1,8 @@
 """The one finding type both analyzers emit, and the pieces a finding carries.
 
 Positions are 1-based everywhere, columns in characters (the stdlib AST's 0-based byte
-offsets are converted by the script analyzer before a Finding is built). Model findings use line 1, column 1 and carry the
-layer path instead.
+offsets are converted by the script analyzer before a Finding is built). Model findings use line 1,
+column 1 and carry the layer path instead; a notebook finding's line and column are inside its cell.
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ class Fix:
 
 @dataclass(frozen=True)
 class Related:
-    """Another place that explains a finding (e.g. the script line that built a model)."""
+    """Another place that explains a finding (e.g. the script line that built a model), shown as a
+    `note:`. It is located like a finding: a notebook note has its cell, a model note its layer."""
 
     path: str
     line: int
@@ -61,6 +62,7 @@ class Related:
     end_line: int | None = None
     end_column: int | None = None
     cell: int | None = None          # notebook code-cell number the position is in (editors need it)
+    layer: str | None = None         # model notes: the layer the note is about
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ class Finding:
     severity: Severity | None = None
     cell: int | None = None          # 1-based notebook code-cell number (line/column are inside it)
     layer: str | None = None         # model findings: "resnet50/conv1_bn"
+    # Model findings: every layer the finding is about, `layer` first (the text location says
+    # "layer 'conv1_bn' (and 52 more)"). Empty when it is about `layer` alone.
+    layers: tuple[str, ...] = ()
     help: str | None = None          # the fix advice for the user's Keras version (text `help:` line)
     fix: Fix | None = None
     related: tuple[Related, ...] = ()

@@ -102,14 +102,15 @@ def test_model_findings_point_at_the_script_line_that_flattened_the_base(run_cli
     (tmp_path / "train.py").write_text(MOBILENET_SCRIPT)
     shutil.copy(APP_MODEL, tmp_path / "model.h5")
     code, out, _ = run_cli("--no-config", "train.py", "model.h5", cwd=tmp_path)
-    assert "model.h5:1:1: BN101 52 frozen BN layers of a flattened MobileNetV2" in out
+    assert "model.h5: layer 'bn_Conv1' (and 51 more): BN101 52 frozen BN layers of a flattened MobileNetV2" in out
     assert "  note: train.py:7:9: the MobileNetV2 base is flattened here" in out
     code, out, _ = run_cli("--no-config", "--output-format", "json", "train.py", "model.h5", cwd=tmp_path)
     model_findings = [f for f in json.loads(out) if f["path"] == "model.h5"]
     assert {f["code"] for f in model_findings} == {"BN101", "BN102"}
     for f in model_findings:
-        assert f["related"] == [{"path": "train.py", "line": 7, "column": 9,
+        assert f["related"] == [{"path": "train.py", "line": 7, "column": 9, "cell": None, "layer": None,
                                  "message": "the MobileNetV2 base is flattened here"}]
+        assert f["layer"] == "bn_Conv1" and len(f["layers"]) == 52
 
 
 def test_no_link_when_unsure(run_cli, tmp_path):

@@ -31,6 +31,7 @@ import yaml
 from bnlint import catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "fixtures" / "models"
 SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 FIXTURE_MODELS = [ROOT / "fixtures" / "models" / v / "flat_frozen.h5" for v in ("keras224", "tf115")]
 SNIPPET_SOURCES = [ROOT / "README.md", Path("/tmp/readme_integrations.md")]
@@ -194,8 +195,8 @@ def test_pre_commit_models_hook_checks_models_and_saved_model_folders(snapshot, 
     out = r.stdout
     assert r.returncode == 1, out + r.stderr
     assert re.search(r"^bnlint \(Keras model files\)\.+Failed$", out, re.M), out
-    assert re.search(r"^models/broken\.h5:1:1: BN900 ", out, re.M), out
-    assert len(re.findall(r"^export/sm:1:1: BN9\d\d ", out, re.M)) == 1, out
+    assert re.search(r"^models/broken\.h5: BN900 ", out, re.M), out
+    assert len(re.findall(r"^export/sm: BN9\d\d ", out, re.M)) == 1, out
     assert "keras_metadata.pb:" not in out and "variables.index" not in out and "notes.txt" not in out
 
 
@@ -208,7 +209,7 @@ def test_pre_commit_models_hook_fails_on_a_flattened_frozen_h5(snapshot, tmp_pat
                                           "flat_frozen.h5": fixture.read_bytes()})
     r = pre_commit("run", "bnlint-models", "--all-files", cwd=repo, home=pre_commit_home)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert re.search(r"^flat_frozen\.h5:1:1: BN1\d\d ", r.stdout, re.M), r.stdout
+    assert re.search(r"^flat_frozen\.h5: layer .*: BN1\d\d ", r.stdout, re.M), r.stdout
 
 
 @slow
@@ -381,7 +382,7 @@ def test_action_runs_the_readme_workflow_step(installed_action, tmp_path, run_cl
     r = installed_action.run_step("run", given, workspace)
     expected = expected_findings(run_cli, workspace, str(given.get("paths", ".")).split())
     assert expected
-    threshold = {"info": 0, "warning": 1, "error": 2}[given.get("fail-on", "info")]
+    threshold = {"info": 0, "warning": 1, "error": 2}[given.get("fail-on") or "warning"]   # bnlint's default
     should_fail = any({"info": 0, "warning": 1, "error": 2}[f["severity"]] >= threshold for f in expected)
     assert r.returncode == (1 if should_fail else 0), r.stdout + r.stderr
     # annotations on stdout
@@ -423,6 +424,13 @@ def test_action_exit_code_follows_fail_on_and_args(installed_action, tmp_path):
     # a bad input value: exit 2 with an error annotation, before running anything
     r = installed_action.run_step("run", {"fail-on": "sometimes"}, workspace)
     assert r.returncode == 2 and r.stdout.startswith("::error title=bnlint::input 'fail-on'")
+    # no fail-on input: bnlint's own setting decides (`fail-on` in [tool.bnlint], else warning)
+    write_files(workspace, {"info/weights_only.weights.h5": (MODELS / "keras3" / "weights_only.weights.h5").read_bytes()})
+    r = installed_action.run_step("run", {"paths": "info"}, workspace)
+    assert r.returncode == 0 and installed_action.output("findings") == "1", r.stdout + r.stderr   # BN901 is info
+    write_files(workspace, {"info/pyproject.toml": '[tool.bnlint]\nfail-on = "info"\n'})
+    r = installed_action.run_step("run", {"paths": "info"}, workspace)
+    assert r.returncode == 1, r.stdout + r.stderr
 
 
 # --- ruff coexistence ---------------------------------------------------------------------------------

@@ -473,7 +473,7 @@ def test_a_file_without_keras_version_is_judged_by_its_config_format(tmp_path, r
     assert graph.keras_version is None and target.label == label and "no keras_version" in target.source
     found = analyze_model(path, "m", ctx())
     assert [f.code for f in found] == codes
-    assert all("the file records no keras_version" in f.message for f in found)
+    assert all("no keras_version in the file; set target-keras" in f.help for f in found)
 
 
 @pytest.mark.parametrize("content", [b"", b"\x12\x03abc", b"\xff\xff\xff"])

@@ -26,8 +26,8 @@ def test_flattened_and_frozen_is_reported_on_the_model_call():
     [finding] = [f for f in findings(FLATTENED_FROZEN, target="tf1") if f.code == "BN001"]
     assert (finding.line, finding.column, finding.end_line, finding.end_column) == (9, 9, 9, 60)
     assert finding.statement_line == 9
-    assert finding.message == ("`base_model` (ResNet50) is flattened into `model` and frozen: its BN layers use "
-                               "batch statistics in fit() and moving statistics in predict()")
+    assert finding.message == ("`base_model` (ResNet50) is flattened and frozen: its BN layers use "
+                               "batch statistics in fit(), moving ones in predict()")
     assert "training=False" in finding.help
 
 

@@ -36,7 +36,7 @@ def test_guide_recipe_on_keras3_before_316_is_bn002_with_the_issue():
     [finding] = findings(NESTED, target="keras3")
     assert (finding.code, finding.line, finding.column) == ("BN002", 15, 1)
     assert "keras-team/keras#20285" in finding.message
-    assert "isinstance(layer, BatchNormalization)" in finding.help
+    assert "`trainable = False` on each BatchNormalization layer of `base`" in finding.help
 
 
 def test_keras316_honours_nested_training_false():

@@ -1,4 +1,5 @@
 """Reading scripts: encodings, BOM, CRLF, broken input (BN900), the prefilter."""
+import json
 import pathlib
 
 import pytest
@@ -62,7 +63,7 @@ def test_statements_sharing_a_line_are_analysed(line, column):
 
 
 @pytest.mark.parametrize("data, reason", [
-    (b"import keras\nx = keras.applications.ResNet50(\n", "syntax error at line"),
+    (b"import keras\nx = keras.applications.ResNet50(\n", "syntax error"),
     (b"import keras\nbase = keras.applications.ResNet50()\n\xff\xfe = 1\n", "cannot decode as utf-8"),
     (b"keras.applications\x00\x01\x02", "binary"),
     (b"# coding: no-such-codec\nimport keras.applications\n", "encoding"),
@@ -79,7 +80,8 @@ def test_broken_scripts_raise_bn900(data, reason):
 def test_syntax_error_reports_the_line():
     with pytest.raises(BnlintInputError) as info:
         run(b"import keras\n\nbase = keras.applications.ResNet50()\ndef build(:\n    return base\n")
-    assert info.value.reason.startswith("syntax error at line 4")
+    assert info.value.reason == "syntax error: invalid syntax"
+    assert (info.value.line, info.value.column, info.value.cell) == (4, 11, None)
 
 
 @pytest.mark.parametrize("data, reason", [
@@ -100,6 +102,26 @@ def test_files_without_anything_relevant_are_not_parsed():
     # The same error next to a Keras token is parsed and reported.
     with pytest.raises(BnlintInputError):
         run(b"import keras.applications\ndef broken(:\n")
+
+
+@pytest.mark.parametrize("source", [
+    b"from keras.models import Model\ndef broken(:\n",          # no rule's words: the prefilter skips it
+    b"import tensorflow as tf\nprint 'python 2'\n",
+    b"import tf_keras\nx = (\n",
+])
+def test_a_broken_keras_script_is_bn900_even_when_no_rule_needs_it(source):
+    with pytest.raises(BnlintInputError) as info:
+        run(source)
+    assert info.value.reason.startswith("syntax error") and info.value.line == 2
+
+
+def test_a_broken_keras_notebook_is_bn900_per_cell_even_when_no_rule_needs_it():
+    nb = {"cells": [{"cell_type": "code", "source": "from tensorflow import keras"},
+                    {"cell_type": "code", "source": "%%bash\nnot python (\n"},
+                    {"cell_type": "code", "source": "x = (\n"}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    result = run(json.dumps(nb).encode(), "nb.ipynb")
+    assert [(f.code, f.cell, f.line) for f in result.findings] == [("BN900", 3, 1)]
 
 
 def test_disabled_rules_skip_everything():
@@ -169,4 +191,4 @@ def test_big_file_split_handles_strings_continuations_and_decorators(split):
 def test_big_file_split_reports_syntax_errors(split):
     with pytest.raises(BnlintInputError) as info:
         run(b"import keras.applications\nx = (\n")
-    assert info.value.reason.startswith("syntax error at line")
+    assert info.value.reason.startswith("syntax error") and info.value.line == 2

@@ -24,7 +24,8 @@ def test_notebook_findings_carry_cell_and_line_inside_the_cell():
         ("BN004", 6, 1, 1),
     ]
     bn004 = result.findings[-1]
-    assert "(cell 4, line 5)" in bn004.message and "(cell 6, line 5)" in bn004.message
+    assert [(r.cell, r.line, r.message) for r in bn004.related] == [
+        (4, 5, "compiled here"), (6, 5, "trained here without compiling again")]
     assert result.suppressions == {(6, 1): frozenset({"BN004"})}
     assert [(b.kind, b.cell, b.line) for b in result.model_builds] == [("flattened", 4, 4), ("unfrozen", 6, 1)]
 

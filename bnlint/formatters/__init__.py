@@ -20,6 +20,7 @@ class Report:
     internal_errors: int = 0
     fix_mode: str = ""             # "", "fix" or "diff"
     color: bool = False
+    statistics: bool = False       # --statistics: counts per code instead of the findings
     root: str = "."                # for repository-relative URIs (SARIF)
 
 

@@ -259,10 +259,13 @@ def notebook_region(f: Finding, notebooks: NotebookMap) -> tuple[int, int, int, 
 
 
 def decorated_message(f: Finding) -> str:
-    """The message with what a one-location annotation cannot show: the notebook cell, the layer."""
+    """The message with what a one-location annotation cannot show: the notebook cell, the layer
+    (read the same way as in the text output: `cell 4, line 2: ...`, `layer 'bn1' (and 3 more): ...`)."""
+    from bnlint.formatters.text import layer_place
+
     msg = f.message
-    if f.layer and f.layer not in msg:
-        msg = f"{msg} (layer {f.layer})"
+    if f.layer:
+        msg = f"{layer_place(f.layer, max(0, len(f.layers) - 1))}: {msg}"
     if f.cell:
         msg = f"cell {f.cell}, line {f.line}: {msg}"
     return msg
@@ -287,8 +290,10 @@ def _full_message(f: Finding) -> str:
     lines = [decorated_message(f)]
     if f.help:
         lines.append(f"help: {f.help}")
+    from bnlint.formatters.text import related_location
+
     for r in f.related:
-        lines.append(f"note: {r.path}:{r.line}:{r.column}: {r.message}")
+        lines.append(f"note: {related_location(r)}: {r.message}")
     return "\n".join(lines)
 
 
@@ -311,8 +316,8 @@ def plain_line(f: Finding, root: Path) -> str:
     """A finding beyond GitHub's annotation limit: one ordinary log line (never a command)."""
     from bnlint.formatters.text import location
 
-    loc = location(_annotation_path(f, root), f.line, f.column, f.cell)
-    text = f"{loc}: {f.code} [{severity_of(f).value}] {decorated_message(f)}"
+    loc = location(_annotation_path(f, root), f.line, f.column, f.cell, f.layer, max(0, len(f.layers) - 1))
+    text = f"{loc}: {f.code} [{severity_of(f).value}] {f.message}"
     if f.help:
         text += f" (help: {f.help})"
     return " ".join(text.split())  # no line breaks: nothing can start a workflow command

@@ -21,6 +21,7 @@ def finding_dict(f: Finding, names: dict[str, str]) -> dict:
         "end_column": f.end_column if f.end_column is not None else f.column,
         "cell": f.cell,
         "layer": f.layer,
+        "layers": list(f.layers) if f.layers else ([f.layer] if f.layer else []),
         "fix": None if f.fix is None else {
             "message": f.fix.message,
             "applicability": f.fix.applicability.value,
@@ -29,12 +30,18 @@ def finding_dict(f: Finding, names: dict[str, str]) -> dict:
         },
         "url": DOCS_URL.format(code=f.code),
         "help": f.help,
-        "related": [{"path": r.path, "line": r.line, "column": r.column, "message": r.message} for r in f.related],
+        "related": [{"path": r.path, "line": r.line, "column": r.column, "cell": r.cell, "layer": r.layer,
+                     "message": r.message} for r in f.related],
     }
 
 
 def render(report: Report) -> str:
     from bnlint.catalogue import headers
+
+    if report.statistics:   # ruff's `--statistics --output-format json`: one object per code
+        from bnlint.formatters.text import statistics
+
+        return json.dumps(statistics(report), indent=2) + "\n"
 
     names = {code: header.name for code, header in headers().items()}
     return json.dumps([finding_dict(f, names) for f in report.findings], indent=2) + "\n"

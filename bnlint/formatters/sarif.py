@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from bnlint import __version__
-from bnlint.finding import Finding, Severity
+from bnlint.finding import Finding, Related, Severity
 from bnlint.formatters import Report
 from bnlint.formatters.github import (NotebookMap, artifact_path, decorated_message, notebook_region, repo_relative,
                                       repo_root, severity_of)
@@ -136,11 +136,7 @@ def result(f: Finding, rule_index: dict[str, int], artifacts: _Artifacts, occurr
     }
     location: dict = {"physicalLocation": physical}
     if f.layer is not None:
-        location["logicalLocations"] = [{
-            "name": f.layer.rsplit("/", 1)[-1],
-            "fullyQualifiedName": f.layer,
-            "kind": "member",
-        }]
+        location["logicalLocations"] = _logical(f.layer)
     res: dict = {
         "ruleId": f.code,
         "level": LEVELS[severity_of(f)],
@@ -151,17 +147,7 @@ def result(f: Finding, rule_index: dict[str, int], artifacts: _Artifacts, occurr
     if f.code in rule_index:
         res["ruleIndex"] = rule_index[f.code]
     if f.related:
-        res["relatedLocations"] = [
-            {
-                "id": i,
-                "physicalLocation": {
-                    "artifactLocation": artifacts.location(r.path),
-                    "region": _region(r.line, r.column, r.end_line, r.end_column),
-                },
-                "message": {"text": r.message or "related location"},
-            }
-            for i, r in enumerate(f.related, start=1)
-        ]
+        res["relatedLocations"] = [_related(i, r, artifacts) for i, r in enumerate(f.related, start=1)]
     if f.fix is not None and f.cell is None and f.layer is None and f.fix.edits:
         res["fixes"] = [{
             "description": {"text": f.fix.message},
@@ -179,11 +165,35 @@ def result(f: Finding, rule_index: dict[str, int], artifacts: _Artifacts, occurr
         props.update(cell=f.cell, cellLine=f.line, cellColumn=f.column)
     if f.layer is not None:
         props["layer"] = f.layer
+        if len(f.layers) > 1:
+            props["layers"] = list(f.layers)
     if f.fix is not None:
         props["fixApplicability"] = f.fix.applicability.value
     if props:
         res["properties"] = props
     return res
+
+
+def _logical(layer: str) -> list[dict]:
+    return [{"name": layer.rsplit("/", 1)[-1], "fullyQualifiedName": layer, "kind": "member"}]
+
+
+def _related(i: int, r: Related, artifacts: _Artifacts) -> dict:
+    """A note as a SARIF location: a notebook note where its cell line sits in the .ipynb JSON (and
+    the cell in its message), a model note with its layer as a logical location."""
+    region = _region(r.line, r.column, r.end_line, r.end_column)
+    message = r.message or "related location"
+    if r.cell is not None:
+        mapped = artifacts.notebooks.position(r.path, r.cell, r.line, r.column)
+        if mapped:
+            region = _region(*mapped, *mapped)
+        message = f"cell {r.cell}, line {r.line}: {message}"
+    location: dict = {"id": i, "physicalLocation": {"artifactLocation": artifacts.location(r.path), "region": region}}
+    if r.layer is not None:
+        location["logicalLocations"] = _logical(r.layer)
+        message = f"layer '{r.layer}': {message}"
+    location["message"] = {"text": message}
+    return location
 
 
 def build(report: Report) -> dict:

@@ -1,9 +1,12 @@
-"""Wording shared by the model rules: per-Keras fix advice, behaviour phrases, name lists."""
+"""Wording shared by the model rules: the per-Keras fix, the target tail, counts.
+
+Messages are one sentence of what is wrong and what the user sees; the location already names the
+layer (`model.h5: layer 'conv1_bn' (and 52 more)`), so messages do not list layers. The help is the
+fix for the Keras that runs the model plus a short tail saying which Keras that is and why; the long
+explanation lives in the rule's catalogue entry (`bnlint rule CODE`).
+"""
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from bnlint.model.graph import Layer
 from bnlint.model.semantics import NO_KERAS_VERSION
 from bnlint.target import KerasTarget, Semantics
 
@@ -14,52 +17,48 @@ def keep_bn_in_inference(target: KerasTarget) -> str:
     """How to keep BN layers in inference mode during fit(), for the Keras that runs the model."""
     sem = target.semantics
     if target.standalone:
-        return ("Standalone Keras: call each BatchNormalization layer with `training=False` when building the "
-                "model (`x = BatchNormalization(name='bn')(x, training=False)`), or use a BN subclass whose "
-                "call() forces `training=False`. `base(x, training=False)` raises TypeError here (Network.call "
-                "has no `training` argument), and `trainable=False` alone does not switch BN to inference mode.")
+        return ("Call each BN layer with `training=False` when building the model "
+                "(`BatchNormalization(name='bn')(x, training=False)`); `base(x, training=False)` raises TypeError "
+                "on standalone Keras.")
     if sem is Semantics.TF1:
-        return ("tf.keras on TF 1.x uses the V1 BatchNormalization, which ignores `trainable` in call(): build "
-                "the model with `x = base(inputs, training=False)` (or call the BN layers with `training=False`).")
+        return ("Build the model with `x = base(inputs, training=False)`: the TF 1.x BatchNormalization "
+                "ignores `trainable`.")
     if sem is Semantics.KERAS3_OLD:
-        return (f"Keras 3 before 3.16 lets fit() override a recorded `training=False` once a layer is trainable "
-                f"({ISSUE_20285}): keep `layer.trainable = False` on every BatchNormalization layer while "
-                "fine-tuning (`for l in base.layers: "
-                "l.trainable = not isinstance(l, keras.layers.BatchNormalization)`), "
-                "then recompile; or upgrade to Keras >= 3.16.")
-    if sem is Semantics.KERAS3_NEW:
-        return ("Build the model with `x = base(inputs, training=False)` (functional API); Keras >= 3.16 keeps "
-                "the base's BN layers in inference mode after `base.trainable = True`. Or keep "
-                "`trainable = False` on the BatchNormalization layers while fine-tuning.")
-    return ("Build the model with `x = base(inputs, training=False)` (functional API); tf.keras 2 / tf_keras keeps "
-            "the base's BN layers in inference mode after `base.trainable = True`. Or keep `trainable = False` "
-            "on the BatchNormalization layers while fine-tuning, and recompile after changing `trainable`.")
+        return ("Keep `trainable = False` on every BatchNormalization layer while fine-tuning, then recompile "
+                f"(fit() overrides `training=False` before Keras 3.16, {ISSUE_20285}).")
+    return ("Build the model with `x = base(inputs, training=False)`: it keeps the base's BN layers in "
+            "inference mode after unfreezing.")
 
 
-def under(target: KerasTarget) -> str:
-    """'under tf.keras in TF 1.x' plus the 2.2.4-tf caveat when the writer is ambiguous."""
-    text = f"under {target.label}"
-    if target.ambiguous:
-        text += (f" (keras_version {target.version} is written by TF 1.13-1.15 and by early TF 2; treated as "
-                 "TF 1.x: set target-keras to settle it)")
-    elif target.source.startswith(NO_KERAS_VERSION):     # guessed from the config format, or the default
-        text += " (assumed: the file records no keras_version; set target-keras to settle it)"
+def nest_the_base(target: KerasTarget) -> str:
+    """The fix for a flattened base: call it as one nested model (standalone Keras cannot)."""
+    if target.standalone:
+        return ("Standalone Keras cannot hold a nested base with `training=False`: fix its BN layers as BN102 says, "
+                "or move to tf.keras 2 / Keras 3 and call the base as `base(inputs, training=False)`.")
+    text = ("Call the base as one nested model, `x = base(inputs, training=False)`, instead of rebuilding "
+            "the model from `base.input` / `base.output`.")
+    if target.semantics is Semantics.KERAS3_OLD:
+        text += " Before Keras 3.16 also keep its BN layers frozen when fine-tuning."
     return text
 
 
-def name_list(layers: Sequence[Layer], limit: int = 3) -> str:
-    names = ", ".join(f"'{layer.path}'" for layer in layers[:limit])
-    rest = len(layers) - limit
-    return f"{names} and {rest} more" if rest > 0 else names
+def with_target(help_text: str, target: KerasTarget) -> str:
+    """The help with which Keras it is for and why: the file's own keras_version, or an assumption."""
+    source = target.source
+    if source.startswith("--target-keras"):
+        return help_text
+    if target.ambiguous:
+        return (f"{help_text} [assumed {target.label}: keras_version {target.version} (early TF 2 wrote it too); "
+                "set target-keras to change]")
+    if source.startswith(NO_KERAS_VERSION):
+        return f"{help_text} [assumed {target.label}: no keras_version in the file; set target-keras to change]"
+    if source.startswith("file keras_version"):
+        return f"{help_text} [for {target.label}: {source}]"
+    return f"{help_text} [assumed {target.label}: {source}]"
 
 
 def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun.replace('layer', 'layers')}"
-
-
-def scope_of(model: Layer) -> str:
-    """Where a group of layers sits: "in nested model 'base'" or "at the top level of the model"."""
-    return f"in nested model '{model.path}'" if model.parent is not None else "at the top level of the model"
 
 
 def agree(n: int, one: str, many: str) -> str:

@@ -76,8 +76,8 @@ def _graph_from_h5(f: Any, path: pathlib.Path, ctx: RuleContext) -> ModelGraph:
     if "model_config" not in attrs:
         # save_weights layouts: legacy (root `layer_names`) and Keras v3 (`layers/.../vars`).
         if "layer_names" in attrs or "model_weights" in f or ("layers" in f and "vars" in f):
-            raise NoKerasConfig("weights-only HDF5 file (save_weights): it holds no model_config, "
-                                "so the BN layers, their trainable flags and calls are unknown")
+            raise NoKerasConfig("weights-only HDF5 file (save_weights): without a model_config its BN layers "
+                                "cannot be checked")
         raise BnlintInputError("HDF5 file is not a Keras model: no model_config attribute and no Keras weights")
     model_config = load_json(decode_text(attrs["model_config"], "model_config"), "model_config", ctx.limits)
     root = root_from_model_config(model_config, ctx.limits.max_nesting, "model_config")

@@ -157,8 +157,8 @@ def _why_no_metadata(nodes: list[SavedObject]) -> str:
     if any(n.identifier.startswith("_tf_keras_") for n in nodes):
         return ("SavedModel written by TF 2.5+ without its keras_metadata.pb: the Keras config was removed "
                 "with that file")
-    return (f"SavedModel without {_METADATA}: an inference-only export (Keras 3 model.export() or "
-            "tf.saved_model.save) keeps no Keras config, so frozen layers and training= calls are gone")
+    return (f"SavedModel without {_METADATA} (model.export(), tf.saved_model.save): no Keras config to "
+            "check")
 
 
 _ITERATIONS = ("_iterations", "iter", "iterations")

@@ -128,31 +128,51 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
         raise BnlintInputError(f"script larger than the {ctx.limits.max_script_bytes}-byte limit")
     if _is_notebook(path):
         notebook = load_notebook(data)
-        units = [(cell.number, cell.text, cell.python) for cell in notebook.cells] if notebook.python else []
+        # document order: what "Run all" does (execution counts say what ran last, not what runs)
+        units = [(cell.number, cell.text, cell) for cell in notebook.cells] if notebook.python else []
     else:
         text = decode_script(data).text
-        units = [(None, text, text)]
-    if not enabled or not _worth_parsing(data, enabled, path):
+        units = [(None, text, None)]
+    if not enabled:
         return ScriptResult([], {})
+    if not _worth_parsing(data, enabled, path):
+        broken = _syntax_errors(units, display_path, data)
+        cells = {f.cell for f in broken}
+        return ScriptResult(broken, {(cell, line): codes for cell, original, _ in units if cell in cells
+                                     for line, codes in parse_suppressions(original).items()})
 
     suppressions: dict[tuple[int | None, int], frozenset[str] | None] = {}
     facts = Facts()
     chunks = []
     relevant_names: set[str] = set()
-    for cell, original, python in units:
+    broken_cells: list[Finding] = []
+    for cell, original, code_cell in units:
         for line, codes in parse_suppressions(original).items():
             suppressions[(cell, line)] = codes
         note_era_signals(facts.imports, original)
+        python = original if code_cell is None else code_cell.python.text
+        removed = () if code_cell is None else code_cell.python.removed
         try:
-            parsed = parse_python(python, cell, relevant_names=relevant_names)
+            parsed = parse_python(python, cell, relevant_names=relevant_names, removed=removed)
         except RecursionError:
-            raise BnlintInputError("expression nested too deeply to analyse") from None
+            if cell is None:
+                raise BnlintInputError("expression nested too deeply to analyse") from None
+            broken_cells.append(_broken_cell(BnlintInputError("expression nested too deeply to parse", cell=cell),
+                                             display_path))
+            continue
+        except BnlintInputError as exc:
+            if cell is None:
+                raise
+            # One cell IPython cannot run either: report it, check the others as if it had not run.
+            broken_cells.append(_broken_cell(exc, display_path))
+            continue
         facts.sources.append(parsed)
         chunks.extend(parsed.chunks)
         if preprocessing_visible(python):
             facts.preprocessing_visible = True
 
-    extra_folders = sys_path_folders("\n".join(python for _, _, python in units), path.parent)
+    extra_folders = sys_path_folders("\n".join(original if code_cell is None else code_cell.python.text
+                                                for _, original, code_cell in units), path.parent)
     collector = Collector(facts, path, extra_folders=extra_folders)
     try:
         collector.run(chunks)
@@ -180,7 +200,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
             # finding at a place, named after its first possibility.
             subject = finding.message.split(" (", 1)[0]
             findings.setdefault((finding.code, finding.cell, finding.line, finding.column, subject), finding)
-    ordered = sorted(findings.values(), key=lambda f: f.sort_key)
+    ordered = sorted([*findings.values(), *broken_cells], key=lambda f: f.sort_key)
     return ScriptResult(ordered, suppressions, _model_builds(facts))
 
 
@@ -205,12 +225,46 @@ def _reports_over_targets(rule, facts: Facts, targets: tuple[KerasTarget, ...]):
         yield report, target
 
 
+# A file that mentions none of these cannot be a Keras script: it is skipped without a parse.
+_KERAS_WORDS = (b"keras", b"tensorflow")
+_BROKEN_CELL_HELP = "IPython cannot run this cell either; bnlint checks the other cells as if it had not run."
+
+
+def _broken_cell(exc: BnlintInputError, display_path: str) -> Finding:
+    return Finding(exc.code, exc.reason, display_path, exc.line, exc.column, cell=exc.cell, help=_BROKEN_CELL_HELP)
+
+
+def _syntax_errors(units, display_path: str, data: bytes) -> list[Finding]:
+    """A Keras script no rule needs to analyse still has to parse: its syntax errors are BN900
+    (a script, by raising; a notebook, one finding per cell). Compiled only, no AST kept."""
+    if not any(word in data for word in _KERAS_WORDS):
+        return []
+    from bnlint.script.chunks import check_syntax
+
+    found = []
+    for cell, original, code_cell in units:
+        try:
+            if code_cell is None:
+                check_syntax(original)
+            else:
+                check_syntax(code_cell.python.text, cell, code_cell.python.removed)
+        except BnlintInputError as exc:
+            if cell is None:
+                raise
+            found.append(_broken_cell(exc, display_path))
+        except RecursionError:
+            if cell is None:
+                raise BnlintInputError("expression nested too deeply to parse") from None
+    return found
+
+
 def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
     site = report.site
     line, column, end_line, end_column = site.chunk.position(site.node)
     statement_line = site.chunk.position(site.statement)[0]
     fix = None
-    if report.fix is not None:
+    # a cell whose columns IPython's cleanup moved (an indented cell): no text edit is placed there
+    if report.fix is not None and not any(e.chunk.shifted for e in report.fix.edits):
         edits = tuple(sorted((_edit(e) for e in report.fix.edits), key=lambda e: (e.line, e.column)))
         fix = Fix(report.fix.message, edits, report.fix.applicability)
     related = []
@@ -218,9 +272,7 @@ def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
         if other.external:
             continue
         r_line, r_column, r_end_line, r_end_column = other.chunk.position(other.node)
-        where = f"cell {other.chunk.cell}: " if other.chunk.cell is not None else ""
-        related.append(Related(display_path, r_line, r_column, where + text, r_end_line, r_end_column,
-                               cell=other.chunk.cell))
+        related.append(Related(display_path, r_line, r_column, text, r_end_line, r_end_column, cell=other.chunk.cell))
     return Finding(report.code, report.message, display_path, line, column, end_line, end_column,
                    severity=report.severity, cell=site.chunk.cell, help=_with_target(report.help, target), fix=fix,
                    related=tuple(related), statement_line=statement_line)

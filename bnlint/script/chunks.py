@@ -49,13 +49,28 @@ class Chunk:
     cell: int | None
     lines: list[str] = field(repr=False)    # every line of the file (or cell), with terminators
     external: bool = False     # belongs to a sibling module read for cross-module facts
+    # Notebook cells: characters IPython's cleanup removed at the start of each line (a cell's
+    # leading indent, pasted prompts); positions add them back to point into the cell as written.
+    removed: tuple[int, ...] = field(default=(), repr=False)
 
     @property
     def newline(self) -> str:
         return dominant_newline(self.lines[self.first_line - 1]) if self.lines else "\n"
 
     def position(self, node: ast.AST) -> tuple[int, int, int, int]:
-        """1-based (line, column, end_line, end_column) of `node` in the file or cell."""
+        """1-based (line, column, end_line, end_column) of `node` in the file or cell as written."""
+        line, column, end_line, end_column = self._text_position(node)
+        return line, column + self._removed(line), end_line, end_column + self._removed(end_line)
+
+    @property
+    def shifted(self) -> bool:
+        """Did IPython's cleanup move columns of this cell (then text edits cannot be placed safely)?"""
+        return any(self.removed)
+
+    def _removed(self, line: int) -> int:
+        return self.removed[line - 1] if 0 < line <= len(self.removed) else 0
+
+    def _text_position(self, node: ast.AST) -> tuple[int, int, int, int]:
         line, end_line = node.lineno, node.end_lineno or node.lineno
         end_offset = node.end_col_offset if node.end_col_offset is not None else node.col_offset
         return (line, self._column(line, node.col_offset) + 1,
@@ -69,7 +84,7 @@ class Chunk:
 
     def code(self, node: ast.AST) -> str:
         """The source text of `node`."""
-        line, column, end_line, end_column = self.position(node)
+        line, column, end_line, end_column = self._text_position(node)
         if line == end_line:
             return self.lines[line - 1][column - 1:end_column - 1]
         parts = [self.lines[line - 1][column - 1:], *self.lines[line:end_line - 1],
@@ -122,27 +137,42 @@ class ParsedSource:
 
 
 @contextlib.contextmanager
-def _parse_errors_as_bn900(where: str):
-    """What Python's parser raises on bad source, as one clear BN900 reason."""
+def _parse_errors_as_bn900(where: str, cell: int | None = None, removed: tuple[int, ...] = ()):
+    """What Python's parser raises on bad source, as one clear BN900 reason located at the error
+    (in the cell as written, for a notebook)."""
     try:
         yield
     except SyntaxError as exc:
-        raise BnlintInputError(f"syntax error at {where}line {exc.lineno}: {exc.msg}") from None
+        line = exc.lineno or 1
+        column = (exc.offset or 1) + (removed[line - 1] if 0 < line <= len(removed) else 0)
+        raise BnlintInputError(f"syntax error: {exc.msg}", line, max(1, column), cell) from None
     except (RecursionError, MemoryError):
-        raise BnlintInputError(f"{where}expression nested too deeply to parse") from None
+        raise BnlintInputError(f"{where}expression nested too deeply to parse", cell=cell) from None
     except ValueError as exc:
-        raise BnlintInputError(f"cannot parse {where.rstrip(', ') or 'file'}: {exc}") from None
+        raise BnlintInputError(f"cannot parse {where.rstrip(', ') or 'file'}: {exc}", cell=cell) from None
+
+
+def check_syntax(text: str, cell: int | None = None, removed: tuple[int, ...] = ()) -> None:
+    """Raise BnlintInputError where `text` does not compile (bytecode only: no AST objects)."""
+    import ast as _ast
+
+    flags = _ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if cell is not None else 0   # IPython runs top-level await
+    where = f"cell {cell}, " if cell is not None else ""
+    with _parse_errors_as_bn900(where, cell, removed), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compile(text, "<bnlint>", "exec", flags=flags, dont_inherit=True)
 
 
 def parse_python(text: str, cell: int | None = None, external: bool = False,
-                 relevant_names: set[str] | None = None) -> ParsedSource:
+                 relevant_names: set[str] | None = None, removed: tuple[int, ...] = ()) -> ParsedSource:
     """Parse the statements of `text` that can matter. `relevant_names` carries the names found
-    relevant so far across the cells of a notebook (they share one namespace); it is updated."""
+    relevant so far across the cells of a notebook (they share one namespace); it is updated.
+    `removed`: per line, the characters IPython's cleanup took off the cell's text (see Chunk)."""
     where = f"cell {cell}, " if cell is not None else ""
     names = relevant_names if relevant_names is not None else set()
     lines = split_lines(text)
     if len(text) >= FAST_SPLIT_CHARS:
-        parsed = _parse_big(text, lines, where, cell, external, names)
+        parsed = _parse_big(text, lines, where, cell, external, names, removed)
         if parsed is not None:
             return parsed
     gc_was_enabled = gc.isenabled()
@@ -150,7 +180,7 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
         # The AST of a big file is millions of objects that all stay alive: cyclic GC passes
         # during its construction only cost time.
         gc.disable()
-        with _parse_errors_as_bn900(where), warnings.catch_warnings():
+        with _parse_errors_as_bn900(where, cell, removed), warnings.catch_warnings():
             warnings.simplefilter("ignore")          # invalid escape sequences etc.
             tree = ast.parse(text)
     finally:
@@ -158,7 +188,7 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
             gc.enable()
     groups = _AstGroups(_statement_groups(tree.body), lines)
     del tree
-    chunks = [Chunk(groups.statements(index), groups.span(index)[0], cell, lines, external)
+    chunks = [Chunk(groups.statements(index), groups.span(index)[0], cell, lines, external, removed)
               for index in _relevant_groups(groups, names)]
     return ParsedSource(chunks, text, lines, groups.spans)
 
@@ -312,8 +342,9 @@ _TEXT_BINDS = re.compile(
     r"|^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.M)
 
 
-def _parse_big(text: str, lines: list[str], where: str, cell, external, names: set[str]) -> ParsedSource | None:
-    with _parse_errors_as_bn900(where), warnings.catch_warnings():
+def _parse_big(text: str, lines: list[str], where: str, cell, external, names: set[str],
+               removed: tuple[int, ...] = ()) -> ParsedSource | None:
+    with _parse_errors_as_bn900(where, cell, removed), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = compile(text, "<bnlint>", "exec", dont_inherit=True)
     executed = {line for _, _, line in code.co_lines() if line is not None}
@@ -333,7 +364,7 @@ def _parse_big(text: str, lines: list[str], where: str, cell, external, names: s
             names |= before
             return None
         ast.increment_lineno(piece, start - 1)
-        chunks.append(Chunk(piece.body, start, cell, lines, external))
+        chunks.append(Chunk(piece.body, start, cell, lines, external, removed))
     return ParsedSource(chunks, text, lines, groups.spans)
 
 

@@ -4,6 +4,7 @@ Everything here is about faithfully reading a file and writing it back; no Keras
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -70,58 +71,18 @@ def encode_script(source: ScriptText, text: str) -> bytes:
 
 # --- notebooks -------------------------------------------------------------------------------
 
-# `%magic`, `!shell`, `x = !shell`, `x = %magic`, `obj?` help lines: not Python. Each becomes a
-# `pass` (or `None`) with the same indentation so no other line or column moves.
-_MAGIC_LINE = re.compile(r"^([ \t]*)[%!]")
-_MAGIC_ASSIGN = re.compile(r"^([ \t]*[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]*)[%!]")
-_HELP_LINE = re.compile(r"^([ \t]*)[\w.]+\?\??[ \t]*$|^([ \t]*)\?\??[\w.]+[ \t]*$")
-
-
-# Magics whose argument is Python that runs: `%time model.fit(x)`, a `%%time` cell.
-_PYTHON_MAGICS = ("time", "timeit", "prun", "capture")
-_PYTHON_LINE_MAGIC = re.compile(r"^([ \t]*)(%(?:time|timeit|prun)[ \t]+)(?=\S)")
-
-
-def neutralise_magics(cell_text: str) -> str:
-    """Replace IPython-only syntax by Python of the same line count (and columns where the line
-    holds Python: `%time model.fit(x)` becomes `pass; model.fit(x)`)."""
-    lines = split_lines(cell_text)
-    if lines and lines[0].lstrip().startswith("%%"):
-        name = lines[0].lstrip()[2:].split(None, 1)[0] if lines[0].strip() != "%%" else ""
-        if name not in _PYTHON_MAGICS:
-            # A cell magic (%%bash, %%writefile, ...): the whole cell is not Python.
-            return "".join(_line_end(line) for line in lines)
-        lines = [_line_end(lines[0])] + lines[1:]
-    out = []
-    for line in lines:
-        body, end = _strip_end(line)
-        if (m := _PYTHON_LINE_MAGIC.match(body)) and len(m.group(2)) >= len("pass;"):
-            body = m.group(1) + "pass;".ljust(len(m.group(2))) + body[m.end():]
-        elif m := _MAGIC_ASSIGN.match(body):
-            body = m.group(1) + "None"
-        elif m := _MAGIC_LINE.match(body):
-            body = m.group(1) + "pass"
-        elif m := _HELP_LINE.match(body):
-            body = (m.group(1) or m.group(2) or "") + "pass"
-        out.append(body + end)
-    return "".join(out)
-
-
-def _strip_end(line: str) -> tuple[str, str]:
-    m = _LINE_END.search(line)
-    return (line[:m.start()], line[m.start():]) if m else (line, "")
-
-
-def _line_end(line: str) -> str:
-    return _strip_end(line)[1]
-
-
 @dataclass
 class CodeCell:
     number: int          # 1-based among code cells (what users and findings see)
     index: int           # position in nb["cells"]
     text: str            # the cell's source as written
-    python: str          # the same with IPython syntax neutralised
+
+    @functools.cached_property
+    def python(self):
+        """The Python IPython runs for this cell (bnlint.script.ipython_input.CellPython)."""
+        from bnlint.script.ipython_input import cell_python
+
+        return cell_python(self.text)
 
 
 @dataclass
@@ -165,7 +126,7 @@ def load_notebook(data: bytes) -> Notebook:
             text = source
         else:
             raise BnlintInputError(f"notebook code cell {len(cells) + 1} 'source' is not text")
-        cells.append(CodeCell(len(cells) + 1, index, text, neutralise_magics(text)))
+        cells.append(CodeCell(len(cells) + 1, index, text))
     indent = _detect_indent(raw)
     return Notebook(document, cells, indent, ensure_ascii=raw.isascii(),
                     trailing_newline=raw.endswith("\n"), python=python)

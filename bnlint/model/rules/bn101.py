@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, under
+from bnlint.model.advice import agree, count, nest_the_base
 from bnlint.model.check import ModelCheck
 
 CODE = "BN101"
@@ -17,21 +17,11 @@ def check(model: ModelCheck) -> list[Finding]:
     if not flattened:
         return []
     arch = model.architecture(flattened)
-    what = f"a flattened {arch.label}" if arch else "a flattened pretrained base"
-    target = model.target
+    what = f"a flattened {arch.label}" if arch else "a flattened base"
     n = len(flattened)
-    if target.legacy:
-        effect = (f"{under(target)} {agree(n, 'it still normalizes', 'they still normalize')} with batch "
-                  "statistics in fit() and with the moving "
-                  "statistics at inference, so evaluate()/predict() disagree with training (BN102)")
+    if model.target.legacy:
+        effect = f"fit() still runs {agree(n, 'it', 'them')} on batch statistics (BN102)"
     else:
-        effect = (f"{under(target)} {agree(n, 'it uses its', 'they use their')} moving statistics only while frozen: "
-                  f"unfreeze {agree(n, 'it', 'them')} to "
-                  "fine-tune and fit() switches them to batch statistics, overwriting the pretrained moving "
-                  "statistics, and no `base(x, training=False)` call exists to hold them")
-    message = (f"{count(n, 'frozen BN layer')} of {what} {agree(n, 'stands', 'stand')} at the top level of the model "
-               f"({name_list(flattened)}): the base's layers were copied into the model instead of calling the "
-               f"base as one nested model; {effect}")
-    help = ("Call the pretrained base as one nested model instead of rebuilding the model from `base.input` / "
-            "`base.output` or its layers. " + keep_bn_in_inference(target))
-    return [model.finding(CODE, message, flattened[0], help, architecture=arch)]
+        effect = f"unfreezing {agree(n, 'it', 'them')} switches fit() to batch statistics"
+    message = f"{count(n, 'frozen BN layer')} of {what}: {effect}"
+    return [model.finding(CODE, message, flattened, nest_the_base(model.target), architecture=arch)]

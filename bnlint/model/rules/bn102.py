@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, scope_of, under
+from bnlint.model.advice import agree, count, keep_bn_in_inference
 from bnlint.model.check import ModelCheck
 from bnlint.model.semantics import inside_sequential
 
@@ -20,14 +20,13 @@ def check(model: ModelCheck) -> list[Finding]:
             by_scope.setdefault(mode.layer.parent, []).append(mode.layer)
     findings = []
     for scope, layers in by_scope.items():
-        arch = model.architecture(layers)
-        message = (f"{count(len(layers), 'frozen BN layer')} {scope_of(scope)} ({name_list(layers)}) still "
-                   f"{agree(len(layers), 'normalizes', 'normalize')} with batch statistics in fit() {under(target)}: "
-                   "`trainable=False` only freezes gamma and "
-                   "beta, so training sees batch statistics while evaluate()/predict() use the moving statistics")
+        n = len(layers)
+        message = (f"{count(n, 'frozen BN layer')} {agree(n, 'uses', 'use')} batch statistics in fit(), moving "
+                   f"ones in predict() on {target.label}")
         if target.frozen_bn_updates_statistics:
-            message += ", and fit() keeps overwriting those moving statistics"
-        if scope.parent is not None and inside_sequential(scope):
-            message += f"; '{scope.path}' sits in a Sequential, which cannot record `training=False`"
-        findings.append(model.finding(CODE, message, layers[0], keep_bn_in_inference(target), architecture=arch))
+            message += ", and fit() overwrites the latter"
+        help_text = keep_bn_in_inference(target)
+        if scope.parent is not None and inside_sequential(scope) and not target.standalone:
+            help_text = f"'{scope.path}' is in a Sequential: use the functional API. " + help_text
+        findings.append(model.finding(CODE, message, layers, help_text, architecture=model.architecture(layers)))
     return findings

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import ISSUE_20285, agree, count, keep_bn_in_inference, name_list, scope_of, under
+from bnlint.model.advice import ISSUE_20285, agree, count, keep_bn_in_inference
 from bnlint.model.check import ModelCheck
 from bnlint.model.graph import Layer
 from bnlint.model.semantics import BNMode
@@ -42,20 +42,18 @@ def check(model: ModelCheck) -> list[Finding]:
     for scope, modes in by_scope.items():
         layers = [m.layer for m in modes]
         n = len(layers)
-        arch = model.architecture(layers)
-        message = (f"{count(n, 'trainable BN layer')} {scope_of(scope)} ({name_list(layers)}) "
-                   f"{agree(n, 'runs', 'run')} in training mode during fit() {under(target)} while other pretrained "
-                   f"layers are frozen: {agree(n, 'it normalizes', 'they normalize')} with batch statistics and "
-                   f"{agree(n, 'overwrites', 'overwrite')} the pretrained moving statistics, so the features the "
-                   "frozen layers were trained on shift (inference then uses the new moving statistics)")
+        subject = f"{count(n, 'trainable BN layer')} {agree(n, 'trains', 'train')}"
+        their = agree(n, "its", "their")
         ignored = next((m.ignored_hold for m in modes if m.ignored_hold is not None), None)
-        if ignored is not None:
-            where = "its own call" if ignored in layers else f"the call of '{ignored.path}'"
-            if target.semantics is Semantics.KERAS3_OLD:
-                message += (f"; the `training=False` recorded on {where} does not hold {agree(n, 'it', 'them')}: "
-                            f"fit()'s `training=True` overrides it once {agree(n, 'the layer is', 'they are')} "
-                            f"trainable ({ISSUE_20285})")
-            else:
-                message += f"; the `training=False` recorded on {where} is not honoured {under(target)}"
-        findings.append(model.finding(CODE, message, layers[0], keep_bn_in_inference(target), architecture=arch))
+        where = "" if ignored is None or ignored in layers else f" on '{ignored.path}'"
+        if ignored is not None and target.semantics is Semantics.KERAS3_OLD:
+            message = (f"{subject} despite `training=False`{where} ({ISSUE_20285}): fit() overwrites "
+                       f"{their} pretrained statistics")
+        elif ignored is not None:
+            message = (f"{subject} despite `training=False`{where} ({target.label} ignores it): fit() "
+                       f"overwrites {their} pretrained statistics")
+        else:
+            message = f"{subject} next to frozen pretrained layers: fit() overwrites {their} statistics"
+        findings.append(model.finding(CODE, message, layers, keep_bn_in_inference(target),
+                                      architecture=model.architecture(layers)))
     return findings

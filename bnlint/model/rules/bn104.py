@@ -8,7 +8,7 @@ been frozen (the BN102 pitfall) or not; we say so instead of reporting it clean.
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, under
+from bnlint.model.advice import agree, count, keep_bn_in_inference
 from bnlint.model.check import ModelCheck
 from bnlint.model.graph import Layer
 from bnlint.model.semantics import BNMode, inside_sequential
@@ -49,28 +49,17 @@ def check(model: ModelCheck) -> list[Finding]:
         if not layers:
             continue
         reported.add(nested)
-        arch = model.architecture(layers)
+        n = len(layers)
         if blind_spot:
             version = graph.keras_version or "2.x"
-            message = (f"nested model '{nested.path}' holds {count(len(layers), 'BN layer')} recorded as "
-                       f"trainable ({name_list(layers)}), but standalone Keras {version} does not save "
-                       "`base.trainable = False`, so bnlint cannot tell whether the base was frozen: if it was, "
-                       "its BN layers still normalize "
-                       "with batch statistics in fit() and with moving statistics at inference (the BN102 "
-                       "pitfall); if not, fit() trains them and overwrites their moving statistics")
+            message = (f"standalone Keras {version} cannot save `base.trainable = False`: if '{nested.path}' was "
+                       f"frozen, its {count(n, 'BN layer')} {agree(n, 'uses', 'use')} batch statistics in fit()")
         else:
-            if inside_sequential(nested):
-                how = "sits in a Sequential, which cannot record `training=False`"
-            else:
-                how = "is called without `training=False`"
-            n = len(layers)
-            message = (f"nested model '{nested.path}' {how}: its {count(n, 'frozen BN layer')} "
-                       f"({name_list(layers)}) {agree(n, 'uses its', 'use their')} moving statistics {under(target)} "
-                       f"only because {agree(n, 'it is', 'they are')} frozen; once the base is unfrozen for "
-                       f"fine-tuning, fit() runs {agree(n, 'it', 'them')} in training mode with batch statistics and "
-                       "overwrites the pretrained moving statistics")
-        help = keep_bn_in_inference(target)
+            how = "in a Sequential cannot take" if inside_sequential(nested) else "lacks"
+            message = (f"nested model '{nested.path}' {how} `training=False`: its {count(n, 'frozen BN layer')} "
+                       f"{agree(n, 'trains', 'train')} once it is unfrozen")
+        help_text = keep_bn_in_inference(target)
         if not blind_spot and inside_sequential(nested):
-            help = "Build the model with the functional API instead of Sequential. " + help
-        findings.append(model.finding(CODE, message, layers[0], help, architecture=arch))
+            help_text = "Build the model with the functional API instead of Sequential. " + help_text
+        findings.append(model.finding(CODE, message, layers, help_text, architecture=model.architecture(layers)))
     return findings

@@ -8,12 +8,12 @@ optimizer existed, the finding drops to `info` and says why. No count, no findin
 """
 from __future__ import annotations
 
-from bnlint.finding import Finding, Severity
-from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, under
+from bnlint.finding import Finding, Related, Severity
+from bnlint.model.advice import agree, count
 from bnlint.model.check import ModelCheck
 from bnlint.model.optimizer_history import earlier_optimizer_trace
 from bnlint.model.semantics import BNMode
-from bnlint.staleness import DEFAULT_MOMENTUM, percent, reestimate_snippet, stale_weight, updates_needed
+from bnlint.staleness import DEFAULT_MOMENTUM, percent, stale_weight, updates_needed
 
 CODE = "BN107"
 NEEDS_WEIGHTS = True
@@ -53,25 +53,28 @@ def check(model: ModelCheck) -> list[Finding]:
             stale.append((mode.layer, momentum))
     if not stale:
         return []
+    trace = earlier_optimizer_trace(model.graph, weights)
+    by_scope: dict = {}
+    for layer, momentum in stale:
+        by_scope.setdefault(layer.parent, []).append((layer, momentum))
+    return [_finding(model, entries, steps, limit, trace) for entries in by_scope.values()]
+
+
+def _finding(model: ModelCheck, stale, steps: int, limit: float, trace: str | None) -> Finding:
     layers = [layer for layer, _ in stale]
     momentum = max(m for _, m in stale)
     n = len(layers)
     share = percent(stale_weight(momentum, steps))
-    its = agree(n, "its", "their")
-    message = (f"{count(n, 'BN layer')} ({name_list(layers)}) trained in training mode for only {steps} "
-               f"optimizer step{'s' if steps != 1 else ''}: with momentum {momentum:g} {its} moving statistics "
-               f"are still {momentum:g}^{steps} = {share} {its} starting values (the pretrained statistics), so "
-               "evaluate()/predict() will score far below training, even on the training images")
-    trace = earlier_optimizer_trace(model.graph, weights)
+    message = (f"{count(n, 'BN layer')} got only {steps} update{'s' if steps != 1 else ''}: {momentum:g}^{steps} = "
+               f"{share} of {agree(n, 'its', 'their')} moving statistics are stale, so predict() lags fit()")
     severity = None
+    notes = ()
     if trace is not None:
+        # the count may miss training before the last compile(): said, and one level lower
         severity = Severity.INFO
-        message += f"; uncertain: the step count restarts at every compile(), and {trace}"
+        notes = (Related(model.display_path, 1, 1, f"uncertain: the step count restarts at every compile(), and {trace}"),)
     needed = updates_needed(momentum, limit)
-    help = (f"For small data keep the BN layers in inference mode while fine-tuning ({under(model.target)}): "
-            f"{keep_bn_in_inference(model.target)} Or train for at least {needed} steps (momentum {momentum:g}), "
-            f"or lower `momentum` (e.g. 0.9) for a few-step fine-tune, or re-estimate the moving statistics on the "
-            f"training data before evaluating: {reestimate_snippet(model.target)}. The step count is the saved "
-            "optimizer's, since the last compile() with a new optimizer: if the BN layers also trained before "
-            "that compile(), their statistics may be fresher than this estimate.")
-    return [model.finding(CODE, message, layers[0], help, severity=severity, architecture=model.architecture(layers))]
+    help_text = (f"Train at least {needed} steps (momentum {momentum:g}) or re-estimate the statistics before "
+                 "evaluating (`bnlint rule BN107`); steps count since the last compile() with a new optimizer.")
+    finding = model.finding(CODE, message, layers, help_text, severity=severity, architecture=model.architecture(layers))
+    return finding.with_(related=notes)

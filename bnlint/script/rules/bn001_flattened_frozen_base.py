@@ -48,9 +48,9 @@ def check(facts: Facts, target: KerasTarget):
 
 
 def _message(model: ModelFact, component: Component) -> str:
-    into = "a new model" if model.name.startswith("<") else f"`{model.name}`"
-    return (f"{describe(component.base)} is flattened into {into} and frozen: its BN layers use batch "
-            "statistics in fit() and moving statistics in predict()")
+    # (the model's name is in the code the finding points at)
+    return (f"{describe(component.base)} is flattened and frozen: its BN layers use batch statistics in fit(), "
+            "moving ones in predict()")
 
 
 def _help(component: Component, target: KerasTarget) -> str:

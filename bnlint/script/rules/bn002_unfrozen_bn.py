@@ -102,18 +102,18 @@ def _bad(bn_state: str, other_state: str, was_frozen: bool) -> bool:
 
 def _message(base: Base, unfrozen: bool, nested_false: bool, target: KerasTarget) -> str:
     how = "unfrozen for fine-tuning" if unfrozen else "partly frozen"
-    text = f"{describe(base)} is {how}: its BN layers train on batch statistics and drift from what inference uses"
-    if nested_false:
-        text += f" (`training=False` is overridden on {target.label}, keras-team/keras#20285)"
-    return text
+    if nested_false and target.keras3:
+        return (f"{describe(base)} is {how}: Keras < 3.16 overrides its `training=False` (keras-team/keras#20285), "
+                "so its BN layers train")
+    return f"{describe(base)} is {how}: its BN layers train, drifting from the statistics inference uses"
 
 
 def _help(base: Base, target: KerasTarget) -> str:
     name = code_name(base)
-    guard = (f"for layer in {name}.layers: if isinstance(layer, BatchNormalization): layer.trainable = False")
+    guard = f"set `trainable = False` on each BatchNormalization layer of `{name}` after unfreezing, then compile()"
     if target.standalone:
-        return f"Keep BN frozen: `{guard}`, then compile(). " + STANDALONE_BN_FIX
+        # a frozen BN still uses batch statistics there: only a BN layer called with training=False helps
+        return STANDALONE_BN_FIX
     if target.honours_nested_training_false_when_trainable:
-        return (f"Call the base as `{name}(inputs, training=False)` before unfreezing, or keep BN frozen: "
-                f"`{guard}`, then compile().")
-    return f"Keep BN frozen after unfreezing: `{guard}`, then compile() again."
+        return f"Call it as `{name}(inputs, training=False)`, or {guard}."
+    return f"Keep BN frozen: {guard}."

@@ -33,8 +33,7 @@ def check(facts: Facts, target: KerasTarget):
 
 
 def _message(call: BaseCall) -> str:
-    return (f"{describe(call.base)} is called {_HOW[call.training]}: its BN layers will train on batch "
-            "statistics once it is unfrozen")
+    return f"{describe(call.base)} is called {_HOW[call.training]}: its BN layers train once it is unfrozen"
 
 
 def _help(call: BaseCall, target: KerasTarget) -> str:

@@ -30,7 +30,7 @@ def check(facts: Facts, target: KerasTarget):
                 pending = event
             elif isinstance(event, Fit) and event.model is model and pending is not None:
                 if not pending.site.external:
-                    yield Report(CODE, pending.site, _message(pending, model, last_compile, event),
+                    yield Report(CODE, pending.site, _message(pending, model, event),
                                  f"Call `{_name(model)}.compile(...)` again after changing `trainable` and "
                                  "before training (with a low learning rate when fine-tuning).",
                                  related=((last_compile.site, "compiled here"),
@@ -56,17 +56,7 @@ def _name(model) -> str:
     return model.name
 
 
-def _where(site) -> str:
-    line = site.chunk.position(site.node)[0]
-    return f"line {line}" if site.chunk.cell is None else f"cell {site.chunk.cell}, line {line}"
-
-
-def _message(change: TrainableChange, model, compile_event: Compile, fit: Fit) -> str:
-    what = "set to True" if change.value is True else "set to False" if change.value is False else "changed"
-    compile_line = _where(compile_event.site)
-    fit_line = _where(fit.site)
+def _message(change: TrainableChange, model, fit: Fit) -> str:
     owner = change.owner.name if isinstance(change.owner, (Base, ModelFact)) else "a layer"
-    return (f"`trainable` of `{owner}` is {what} after `{_name(model)}.compile()` ({compile_line}), and "
-            f"`{_name(model)}.{fit.method}()` ({fit_line}) trains without compiling again: the change "
-            "does not take effect for this model until `compile()` is called again, so layers stay as "
-            "frozen (or trainable) as they were at compile time")
+    subject = f"`{owner}.trainable`" if owner != "a layer" else "a layer's `trainable`"
+    return f"{subject} set after `{_name(model)}.compile()`: `{_name(model)}.{fit.method}()` still uses the old value"

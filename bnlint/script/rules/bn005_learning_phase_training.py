@@ -18,18 +18,16 @@ def check(facts: Facts, target: KerasTarget):
         if not isinstance(event, LearningPhase) or event.value == "0" or event.site.external:
             continue
         call = event.site.chunk.code(event.site.node)
+        if len(call) > 48 or "\n" in call:
+            call = "set_learning_phase(...)"
         if event.value == "1":
-            message = (f"`{call}` forces the global learning phase to training: every BatchNormalization "
-                       "layer normalises with batch statistics (and Dropout stays active) also in "
-                       "`predict()` and `evaluate()`, so inference does not use the moving statistics")
+            message = f"`{call}` forces training mode: BN uses batch statistics in predict() too"
         else:
-            message = (f"`{call}` sets the global learning phase from a value bnlint cannot see; if it is "
-                       "1, every BatchNormalization layer uses batch statistics also at inference time")
+            message = f"`{call}` may force training mode: BN would use batch statistics at inference too"
         if target.legacy:
-            help_text = ("Remove it. To keep a frozen base's BN in inference mode, call "
-                         "`K.set_learning_phase(0)` before building the base (then 1 is not needed: "
-                         "`fit()` sets the phase itself), or call the BN layers with `training=False`.")
+            help_text = ("Remove it: fit() sets the phase itself. To keep a frozen base's BN in inference mode, call "
+                         "`K.set_learning_phase(0)` before building the base.")
         else:
-            help_text = ("Remove it: `set_learning_phase` is deprecated in TF2 and gone in Keras 3; pass "
-                         "`training=` to layer or model calls instead (`base(x, training=False)`).")
+            help_text = ("Remove it (deprecated in TF 2, gone in Keras 3) and pass `training=` to layer or model "
+                         "calls instead.")
         yield Report(CODE, event.site, message, help_text)

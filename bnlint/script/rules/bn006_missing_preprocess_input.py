@@ -31,10 +31,6 @@ def check(facts: Facts, target: KerasTarget):
         module = f"keras.applications.{submodule}.preprocess_input"
         yield Report(
             CODE, base.site,
-            f"{describe(base)} loads ImageNet weights but its `preprocess_input` is never "
-            "applied and no other input preprocessing is visible: the pretrained filters and "
-            "BatchNormalization statistics expect ImageNet-preprocessed inputs, so raw pixels shift every "
-            "activation in training and inference alike",
-            f"Apply `{module}` to the images (in the data pipeline, e.g. "
-            f"`ImageDataGenerator(preprocessing_function=preprocess_input)`, or as the first step of the "
-            f"model before `{code_name(base)}`).")
+            f"{describe(base)} has ImageNet weights but no `preprocess_input`: every activation shifts",
+            f"Apply `{module}` to the images, in the input pipeline or as the model's first step before "
+            f"`{code_name(base)}`.")

@@ -14,8 +14,8 @@ import math
 
 from bnlint.script.facts import Base, Facts, Fit, TrainableChange
 from bnlint.script.rules.base import Report
-from bnlint.script.rules.common import STANDALONE_BN_FIX, code_name, covers, describe, is_transfer_base
-from bnlint.staleness import DEFAULT_MOMENTUM, percent, reestimate_snippet, stale_weight, updates_needed
+from bnlint.script.rules.common import code_name, covers, describe, is_transfer_base
+from bnlint.staleness import DEFAULT_MOMENTUM, percent, stale_weight, updates_needed
 from bnlint.target import KerasTarget
 
 CODE = "BN007"
@@ -85,28 +85,22 @@ def check(facts: Facts, target: KerasTarget):
             if last is None or last.site.external or total < 1 or stale_weight(momentum, total) > 1.0:
                 continue
             if stale_weight(momentum, total) > limit:
-                yield Report(CODE, last.site, _message(base, total, counted, momentum),
-                             _help(base, target, momentum, limit))
+                yield Report(CODE, last.site, _message(base, total, momentum), _help(base, target, momentum, limit),
+                             related=((last.site, f"steps counted: {' + '.join(counted)}"),))
 
 
-def _message(base: Base, total: int, counted: list[str], momentum: float) -> str:
-    how = " + ".join(counted)
-    return (f"fine-tuning runs the BatchNormalization layers of pretrained base {describe(base)} in training mode "
-            f"for only {total} step{'s' if total != 1 else ''} ({how}): with momentum {momentum:g} their moving "
-            f"statistics stay {momentum:g}^{total} = {percent(stale_weight(momentum, total))} the pretrained ones, so "
-            "evaluate()/predict() will score far below training, even on the training images")
+def _message(base: Base, total: int, momentum: float) -> str:
+    return (f"{describe(base)} trains BN only {total} step{'s' if total != 1 else ''}: {momentum:g}^{total} = "
+            f"{percent(stale_weight(momentum, total))} of its statistics stay stale, predict() lags fit()")
 
 
 def _help(base: Base, target: KerasTarget, momentum: float, limit: float) -> str:
     name = code_name(base)
     if target.standalone:
-        inference = STANDALONE_BN_FIX
+        inference = "Call the BN layers with `training=False` (a BatchNormalization subclass whose `call` passes it)."
+    elif _nested_false_holds_trainable_bn(target):
+        inference = f"Nest the base as `{name}(inputs, training=False)` or keep its BN layers frozen."
     else:
-        inference = (f"Keep the base's BN layers in inference mode for small data: `for layer in {name}.layers: "
-                     "if isinstance(layer, BatchNormalization): layer.trainable = False`, then `compile()`")
-        if _nested_false_holds_trainable_bn(target):
-            inference += f", or nest the base with `{name}(inputs, training=False)`"
-        inference += "."
-    return (f"{inference} Or train for at least {updates_needed(momentum, limit)} steps (momentum {momentum:g}), "
-            f"lower the BN layers' `momentum` for a few-step fine-tune, or re-estimate the moving statistics on the "
-            f"training data before evaluating: {reestimate_snippet(target)}.")
+        inference = f"Keep the BN layers of `{name}` frozen (`trainable = False`) while fine-tuning."
+    return (f"{inference} Or train at least {updates_needed(momentum, limit)} steps (momentum {momentum:g}), or "
+            "re-estimate the statistics (`bnlint rule BN007`).")
