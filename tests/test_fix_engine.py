@@ -10,11 +10,11 @@ import sys
 import textwrap
 
 import pytest
+from conftest import FIXTURES
+from test_script_support import analyze, findings, fix_all
 
 from bnlint.finding import Applicability
 from bnlint.script.fixes import apply_edits, code_fixes, fix_text
-from conftest import FIXTURES
-from test_script_support import analyze, findings, fix_all
 
 GUIDE = (FIXTURES / "scripts" / "fixes" / "bn002_guide_keras3.py").read_text()
 LOOP = (FIXTURES / "scripts" / "fixes" / "bn002_bn004_unfreeze_loop.py").read_text()
@@ -64,7 +64,7 @@ def test_code_fixes_gives_each_fix_its_title_edits_and_text():
 
 def test_a_fix_whose_result_does_not_parse_is_left_out_and_the_others_apply(monkeypatch):
     result = analyze(LOOP, target="keras3", dedent=False)
-    import bnlint.script.fixes.bn002 as bn002
+    from bnlint.script.fixes import bn002
 
     monkeypatch.setattr(bn002, "codemod", lambda source, params: source.text + "def broken(:\n")
     new_text, applied = fix_text(LOOP, result.findings)

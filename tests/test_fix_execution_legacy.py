@@ -27,7 +27,6 @@ import re
 import subprocess
 
 import pytest
-
 from test_script_support import ROOT, findings, fix_all
 
 LEGACY_PYTHON = pathlib.Path(os.environ.get("BNLINT_LEGACY_PYTHON", "/work/venvs/legacy37/bin/python"))
@@ -112,7 +111,7 @@ def _available() -> bool:
 def _tf1(source: str) -> str:
     """A modern tf.keras / `import keras` fixture as TF 1.15 tf.keras code, weights=None."""
     source = re.sub(r"""weights=(['"])imagenet\1""", "weights=None", source)
-    source = re.sub(r"^import keras$", "from tensorflow import keras", source, flags=re.M)
+    source = re.sub(r"^import keras$", "from tensorflow import keras", source, flags=re.MULTILINE)
     return source.replace("keras.Input((32, 32, 3)), ", "")
 
 

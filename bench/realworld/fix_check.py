@@ -21,9 +21,9 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
-from extract import checkout_dir, load_labels  # noqa: E402
+from extract import checkout_dir, load_labels
 
-from bnlint.script.source import load_notebook, neutralise_magics  # noqa: E402
+from bnlint.script.source import load_notebook, neutralise_magics
 
 
 def _bnlint(*args: str) -> subprocess.CompletedProcess:

@@ -36,7 +36,7 @@ from bnlint.script.source import (
     split_lines,
 )
 
-__all__ = ["CodeFix", "code_fixes", "fix_text", "fix_script", "with_edits", "apply_edits"]
+__all__ = ["CodeFix", "apply_edits", "code_fixes", "fix_script", "fix_text", "with_edits"]
 
 
 @dataclass(frozen=True)

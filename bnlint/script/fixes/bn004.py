@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from bnlint.finding import Applicability
 from bnlint.script.facts import Compile, Facts, Fit, Site, TrainableChange
-from bnlint.script.fixes.common import affects, compile_again, events_between, insertion_point, plan, span, window
+from bnlint.script.fixes.common import (
+    affects,
+    compile_again,
+    events_between,
+    insertion_point,
+    plan,
+    span,
+    window,
+)
 from bnlint.script.rules.base import FixPlan
 from bnlint.target import KerasTarget
 

@@ -31,7 +31,7 @@ class Source:
         self.lines = split_lines(text)
         self._trees: dict[tuple[int, int], Tree] = {}
 
-    def tree(self, window) -> "Tree":
+    def tree(self, window) -> Tree:
         last = max(len(self.lines), 1)
         key = (1, last) if window is None else (max(1, window[0]), min(last, window[1]))
         if key not in self._trees:
@@ -104,7 +104,7 @@ class Tree:
         newline = self.module.default_newline
         return list(cst.parse_module(newline.join(lines) + newline, config=self.module.config_for_parsing).body)
 
-    def rewrite(self) -> "Rewrite":
+    def rewrite(self) -> Rewrite:
         return Rewrite(self)
 
 
@@ -117,21 +117,21 @@ class Rewrite:
         self.imports: list[ImportItem] = []
         self.import_window: tuple[int, int] | None = None
 
-    def replace(self, old: cst.CSTNode, new) -> "Rewrite":
+    def replace(self, old: cst.CSTNode, new) -> Rewrite:
         """Put `new` in place of `old`; `new` may be a function of the rewritten `old` (so that
         changes inside it are kept)."""
         self.replacements[old] = new
         return self
 
-    def insert_before(self, statement: cst.CSTNode, new: list[cst.BaseStatement]) -> "Rewrite":
+    def insert_before(self, statement: cst.CSTNode, new: list[cst.BaseStatement]) -> Rewrite:
         self.before.setdefault(statement, []).extend(new)
         return self
 
-    def insert_after(self, statement: cst.CSTNode, new: list[cst.BaseStatement]) -> "Rewrite":
+    def insert_after(self, statement: cst.CSTNode, new: list[cst.BaseStatement]) -> Rewrite:
         self.after.setdefault(statement, []).extend(new)
         return self
 
-    def add_import(self, module: str, name: str, window=None) -> "Rewrite":
+    def add_import(self, module: str, name: str, window=None) -> Rewrite:
         """`from module import name` through libcst's AddImportsVisitor (no duplicate, merged into
         an existing `from module import ...`), applied to the import statements at `window` (the
         file's own Keras import: a new import goes right after it), else to the fix's own lines."""
