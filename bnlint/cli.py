@@ -153,7 +153,8 @@ def _check_command(argv: list[str]) -> int:
 
     inputs = discover(args.paths, excluded=lambda p: settings_for(p).excluded(p))
     items = [(inp, settings_for(inp.path)) for inp in inputs]
-    options = engine.Options(fix=args.fix and not args.diff, diff=args.diff, unsafe_fixes=args.unsafe_fixes)
+    options = engine.Options(fix=args.fix and not args.diff, diff=args.diff, unsafe_fixes=args.unsafe_fixes,
+                             fix_edits=fmt in ("json", "sarif") and not args.diff)
     outcomes = engine.run(items, options, jobs=args.jobs)
 
     findings = sorted((f for o in outcomes for f in o.findings), key=lambda f: f.sort_key)

@@ -27,6 +27,8 @@ class Options:
     fix: bool = False
     diff: bool = False
     unsafe_fixes: bool = False
+    # Fill in each offered fix's edits (JSON and SARIF reports carry them); runs the codemods.
+    fix_edits: bool = False
 
 
 @dataclass
@@ -35,6 +37,7 @@ class FileOutcome:
     findings: list[Finding] = field(default_factory=list)
     fixed: int = 0                 # findings removed by applied (or, with --diff, would-be) fixes
     diff: str = ""
+    fix_titles: list[str] = field(default_factory=list)   # "path:line:col: CODE title", each fix applied
     model_builds: list = field(default_factory=list)
     internal_error: bool = False
 
@@ -164,17 +167,18 @@ def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileO
         return [_input_error(inp, e)]
     outcome.model_builds = list(result.model_builds)
     if not (options.fix or options.diff):
-        return findings
+        return _with_edits(original, inp, findings, options)
     unfixed = findings  # what the file on disk still has when nothing gets written
 
-    from bnlint.script import apply_fixes
+    from bnlint import script
 
     current, before = original, len(findings)
+    titles = []
     for _ in range(MAX_FIX_PASSES):
         fixable = [f for f in findings if _applicable(f, options)]
         if not fixable:
             break
-        candidate = apply_fixes(current, inp.path, fixable)
+        candidate, applied = script.fix_script(current, inp.path, fixable)
         if candidate == current:
             break
         try:
@@ -183,18 +187,36 @@ def _check_script(inp: Input, ctx: RuleContext, options: Options, outcome: FileO
             return findings + [_bn900(inp, f"internal error: a fix gives code that does not parse ({_short(e.reason, 50)}); "
                                             "file left unchanged", help=_REPORT_HELP)]
         current = candidate
+        titles.extend(_title(inp, code_fix) for code_fix in applied)
     if current == original:
-        return findings
+        return _with_edits(original, inp, findings, options)
     outcome.fixed = max(0, before - len(findings))
+    outcome.fix_titles = titles
     if options.diff:
-        outcome.diff = unified_diff(inp.display, original, current)
-        return unfixed  # --diff writes nothing
+        outcome.diff = "".join(f"{title}\n" for title in titles) + unified_diff(inp.display, original, current)
+        return _with_edits(original, inp, unfixed, options)  # --diff writes nothing
     try:
         write_atomically(inp.path, original, current)
     except (FileChanged, OSError) as e:
         outcome.fixed = 0
-        return unfixed + [_bn900(inp, f"fixes not written: {e}")]
-    return findings
+        return _with_edits(original, inp, unfixed, options) + [_bn900(inp, f"fixes not written: {e}")]
+    return _with_edits(current, inp, findings, options)
+
+
+def _title(inp: Input, code_fix) -> str:
+    """How --diff names a fix it applied (positions in the text that fix was made on)."""
+    f = code_fix.finding
+    where = f"cell {f.cell}:" if f.cell else ""
+    return f"{inp.display}:{where}{f.line}:{f.column}: {f.code} [{f.fix.applicability.value}] {code_fix.title}"
+
+
+def _with_edits(data: bytes, inp: Input, findings: list[Finding], options: Options) -> list[Finding]:
+    """JSON and SARIF reports carry each fix's edits: compute them (libcst) only then."""
+    if not options.fix_edits or not any(f.fix is not None and f.fix.codemod for f in findings):
+        return findings
+    from bnlint.script.fixes import with_edits
+
+    return with_edits(data, inp.path, findings)
 
 
 def _worker(args):

@@ -45,9 +45,18 @@ class Edit:
 
 @dataclass(frozen=True)
 class Fix:
+    """A fix on offer: its title (`message`), how safe it is, and the codemod that makes it.
+
+    A plain check only decides that a fix exists (rules hand the codemod positions and names,
+    `params`); the edits are computed by running the codemod (bnlint/script/fixes/, libcst), which
+    happens only for `--fix`, `--diff`, reports that carry edits (JSON, SARIF) and editor code
+    actions. Until then `edits` is empty."""
+
     message: str
-    edits: tuple[Edit, ...]
+    edits: tuple[Edit, ...] = ()
     applicability: Applicability = Applicability.SAFE
+    codemod: str | None = None       # module name under bnlint/script/fixes/ ("bn003")
+    params: tuple = ()               # ((name, value), ...): plain data (positions, names, code text)
 
 
 @dataclass(frozen=True)

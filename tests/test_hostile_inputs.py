@@ -340,7 +340,7 @@ def test_fix_keeps_a_utf8_bom(tmp_path):
 def test_fix_that_would_not_parse_is_refused(tmp_path, monkeypatch, run_cli):
     script = tmp_path / "train.py"
     script.write_text(BN003_SCRIPT)
-    monkeypatch.setattr("bnlint.script.apply_fixes", lambda data, path, findings: data + b"\ndef broken(:\n")
+    monkeypatch.setattr("bnlint.script.fix_script", lambda data, path, findings: (data + b"\ndef broken(:\n", []))
     code, out, err = run_cli("--no-config", "--fix", script)
     assert script.read_text() == BN003_SCRIPT
     assert "does not parse" in out and code == 1
@@ -351,13 +351,13 @@ def test_fix_refuses_to_overwrite_a_file_changed_meanwhile(tmp_path, monkeypatch
 
     script = tmp_path / "train.py"
     script.write_text(BN003_SCRIPT)
-    real_apply = bnlint.script.apply_fixes
+    real_fix = bnlint.script.fix_script
 
-    def apply_while_user_edits(data, path, findings):
+    def fix_while_user_edits(data, path, findings):
         script.write_text(BN003_SCRIPT + "# the user saved meanwhile\n")
-        return real_apply(data, path, findings)
+        return real_fix(data, path, findings)
 
-    monkeypatch.setattr("bnlint.script.apply_fixes", apply_while_user_edits)
+    monkeypatch.setattr("bnlint.script.fix_script", fix_while_user_edits)
     code, out, err = run_cli("--no-config", "--fix", script)
     assert script.read_text().endswith("# the user saved meanwhile\n")
     assert "changed while bnlint was fixing it" in out

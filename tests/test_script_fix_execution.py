@@ -1,8 +1,19 @@
-"""Run BN001-fixed scripts for real (tf_keras and Keras 3): the base must end up nested, called with
-`training=False`, and its BN layers must give inference-mode outputs in `training=True` calls.
+"""Run fixed scripts for real (tf_keras 2.21 and Keras 3.15.1) and check each fix's promise:
 
-The fixed scripts run with `weights=None` (no download), tiny inputs and one step of `fit` on random
-data, in one subprocess per Keras flavour (importing TensorFlow costs seconds).
+* BN001: the base ends up nested, called with `training=False`, and its BN layers give
+  inference-mode outputs in `training=True` calls;
+* BN002: after the unfreeze the base's BN layers are not trainable, the others are, `fit()` leaves
+  the BN moving statistics alone (also on Keras 3.15, keras-team/keras#20285), and the model was
+  compiled after the change;
+* BN003 (a subclassed model forwarding `training=training`): the base runs in inference mode in a
+  `training=True` call;
+* BN004: the last compile() saw the trainable weights the model trains now, with the re-created
+  optimizer accepted by both Keras.
+
+Each fixed script runs with `weights=None` (no download), tiny inputs and one step of `fit` on random
+data, all in one subprocess per Keras flavour (importing TensorFlow costs seconds). A prelude
+records every `compile()` (how many trainable weights it saw). Standalone Keras 2.2.4 / TF 1.15:
+tests/test_fix_execution_legacy.py.
 """
 from __future__ import annotations
 
@@ -16,8 +27,9 @@ import sys
 import pytest
 
 from bnlint.context import RuleContext
-from bnlint.script import analyze_script, apply_fixes
+from bnlint.script import analyze_script
 from bnlint.target import parse_target
+from test_script_support import fix_all
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ALL = frozenset({"BN001", "BN002", "BN003", "BN004", "BN005", "BN006"})
@@ -27,6 +39,64 @@ RUNNABLE = [
     ROOT / "fixtures" / "scripts" / "exec_resnet_keras_module.py",
     ROOT / "fixtures" / "scripts" / "exec_input_tensor_densenet.py",
 ]
+FIXES = ROOT / "fixtures" / "scripts" / "fixes"
+
+# Runs before each script: data for scripts that take it from elsewhere, and a record of compile().
+PRELUDE = r'''
+import numpy as _np
+images = _np.random.RandomState(0).uniform(-1, 1, (4, 32, 32, 3)).astype("float32")
+labels = _np.array([0, 1, 1, 0])
+import importlib as _importlib
+_Model = _importlib.import_module("tf_keras" if FLAVOUR == "tf_keras" else "keras").Model
+_COMPILES = []
+if not getattr(_Model.compile, "_recorded", False):
+    _real_compile = _Model.compile
+    def _recording_compile(self, *args, **kwargs):
+        _COMPILES.append((self, len(self.trainable_weights)))
+        kwargs.setdefault("run_eagerly", True)     # a few steps on 4 images: tracing would cost more
+        return _real_compile(self, *args, **kwargs)
+    _recording_compile._recorded = True
+    _Model.compile = _recording_compile
+else:
+    _COMPILES = _Model.compile.__globals__["_COMPILES"]
+    _COMPILES.clear()
+'''
+
+# BN002: BN frozen after the unfreeze, the rest trainable, compiled after it, fit() keeps BN statistics.
+PROBE_BN_FROZEN = r'''
+_model, _base = model, globals()[BASE]
+_bn = [layer for layer in _base.layers if "BatchNormalization" in type(layer).__name__]
+assert _bn and not any(layer.trainable for layer in _bn), "a BN layer is trainable after the fix"
+assert any(layer.trainable_weights for layer in _base.layers if layer not in _bn), "nothing was unfrozen"
+_seen = [n for m, n in _COMPILES if m is _model]
+assert _seen and _seen[-1] == len(_model.trainable_weights), f"no compile() after the trainable change: {_seen}"
+_before = [_np.array(layer.moving_mean) for layer in _bn]
+_model.fit(images, labels, epochs=1, batch_size=4, verbose=0)
+assert all(_np.allclose(b, _np.array(layer.moving_mean)) for b, layer in zip(_before, _bn)), "fit() moved BN statistics"
+print("PASSED", NAME)
+'''
+
+# BN004: the last compile() saw the trainable weights the model trains with now.
+PROBE_COMPILED = r'''
+_model = model
+_seen = [n for m, n in _COMPILES if m is _model]
+assert len(_seen) >= 2 and _seen[-1] == len(_model.trainable_weights), f"no compile() after the trainable change: {_seen}"
+_model.fit(images, labels, epochs=1, batch_size=4, verbose=0)
+print("PASSED", NAME)
+'''
+
+# BN003 in a subclassed model: the base is in inference mode in a training=True call.
+PROBE_SUBCLASS = r'''
+_model = model
+_model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+_model.fit(images, labels, epochs=1, batch_size=4, verbose=0)
+assert _np.allclose(_np.array(_model(images, training=True)), _np.array(_model(images, training=False)), atol=1e-5), \
+    "the base uses batch statistics in a training=True call"
+_model.backbone.trainable = True
+assert _np.allclose(_np.array(_model(images, training=True)), _np.array(_model(images, training=False)), atol=1e-5), \
+    "after unfreezing, the base uses batch statistics in a training=True call"
+print("PASSED", NAME)
+'''
 
 # The probe runs after each fixed script in the same namespace: `model` is the trained model and
 # `BASE` names the variable holding the pretrained base.
@@ -62,6 +132,7 @@ cases = json.loads(open(sys.argv[1]).read())
 for case in cases:
     namespace = {"__name__": "__main__", "BASE": case["base"], "FLAVOUR": case["flavour"], "NAME": case["name"]}
     try:
+        exec(compile(case.get("prelude", ""), "prelude", "exec"), namespace)
         exec(compile(case["source"], case["name"], "exec"), namespace)
         exec(compile(case["probe"], "probe", "exec"), namespace)
     except Exception:
@@ -69,16 +140,18 @@ for case in cases:
 '''
 
 
-def _fixed(path: pathlib.Path) -> str:
+def _fixed(path: pathlib.Path, target: str = "tf1", codes=("BN001",)) -> str:
+    """The script as `--fix --unsafe-fixes --target-keras TARGET` leaves it; each of `codes` had a fix."""
     data = path.read_bytes()
-    ctx = RuleContext(enabled=ALL, target=parse_target("tf1"))      # BN001 and its fix: legacy tf.keras
+    ctx = RuleContext(enabled=ALL, target=parse_target(target))
     result = analyze_script(path, str(path), data, ctx)
-    bn001 = [f for f in result.findings if f.code == "BN001"]
-    assert bn001 and all(f.fix is not None for f in bn001), f"{path.name}: no BN001 fix"
-    fixed = apply_fixes(data, path, result.findings)
-    again = analyze_script(path, str(path), fixed, ctx)
-    assert [f.code for f in again.findings if f.code in ("BN001", "BN003")] == []
-    return fixed.decode()
+    for code in codes:
+        found = [f for f in result.findings if f.code == code]
+        assert found and all(f.fix is not None for f in found), f"{path.name}: no {code} fix"
+    fixed = fix_all(data.decode(), target=target, path=str(path), dedent=False)
+    again = analyze_script(path, str(path), fixed.encode(), ctx)
+    assert [f.code for f in again.findings if f.code in (*codes, "BN003")] == []
+    return fixed
 
 
 def _runnable(source: str, flavour: str) -> str:
@@ -114,11 +187,23 @@ def _flavour_available(flavour: str) -> bool:
 def test_fixed_scripts_train_with_bn_in_inference_mode(flavour, tmp_path):
     if not _flavour_available(flavour):
         pytest.skip(f"{flavour} is not importable here")
-    cases = [{"name": SEED.name, "base": "base_model", "flavour": flavour,
+    cases = [{"name": SEED.name, "base": "base_model", "flavour": flavour, "prelude": PRELUDE,
               "source": _seed_runnable(_fixed(SEED), flavour), "probe": PROBE}]
     for path in RUNNABLE:
-        cases.append({"name": path.name, "base": "base", "flavour": flavour,
+        cases.append({"name": path.name, "base": "base", "flavour": flavour, "prelude": PRELUDE,
                       "source": _runnable(_fixed(path), flavour), "probe": PROBE})
+    for path, target, codes, probe in (
+            (FIXES / "bn002_guide_keras3.py", "keras3", ("BN002",), PROBE_BN_FROZEN),
+            (FIXES / "bn002_bn004_unfreeze_loop.py", "keras3", ("BN002", "BN004"), PROBE_BN_FROZEN),
+            (ROOT / "fixtures" / "scripts" / "exec_bn004_sequential_keras.py", "keras3", ("BN004",), PROBE_COMPILED),
+            (FIXES / "bn003_subclass_forwarding.py", "keras3", ("BN003",), PROBE_SUBCLASS)):
+        cases.append({"name": path.name, "base": "base", "flavour": flavour, "prelude": PRELUDE,
+                      "source": _runnable(_fixed(path, target, codes), flavour), "probe": probe})
+    # Controls: the same probes fail on the code as written (so they can fail).
+    for path, probe in ((FIXES / "bn002_guide_keras3.py", PROBE_BN_FROZEN),
+                        (ROOT / "fixtures" / "scripts" / "exec_bn004_sequential_keras.py", PROBE_COMPILED)):
+        cases.append({"name": f"unfixed-{path.name}", "base": "base", "flavour": flavour, "prelude": PRELUDE,
+                      "source": _runnable(path.read_text(), flavour), "probe": probe, "expect": "FAILED"})
     spec = tmp_path / "cases.json"
     spec.write_text(json.dumps(cases))
     runner = tmp_path / "runner.py"
@@ -131,11 +216,12 @@ def test_fixed_scripts_train_with_bn_in_inference_mode(flavour, tmp_path):
     done = subprocess.run([sys.executable, str(runner), str(spec)], capture_output=True, text=True,
                           timeout=900, env=env, cwd=tmp_path)
     report = [line for line in done.stdout.splitlines() if line.startswith(("PASSED", "FAILED"))]
-    assert report == [f"PASSED {case['name']}" for case in cases], done.stdout + done.stderr[-3000:]
+    expected = [f"{case.get('expect', 'PASSED')} {case['name']}" for case in cases]
+    assert [" ".join(line.split()[:2]) for line in report] == expected, done.stdout + done.stderr[-3000:]
 
 
 def test_unfixed_seed_really_is_flattened(tmp_path):
-    """Control for the probe: the seed as written fails the 'base is nested' check."""
+    """Control for the BN001 fix: the seed as written is flattened, the fix nests it."""
     source = SEED.read_text()
     assert "Model(inputs=base_model.input" in source
     fixed = _fixed(SEED)

@@ -1,26 +1,42 @@
-"""Fix snapshots: each fixtures/scripts/fixes/*.py (and the README example) becomes exactly its
-`.fixed` twin with `--fix --unsafe-fixes`; fixed code parses and has nothing left to fix."""
+"""Fix snapshots: each fixtures/scripts/fixes/*.py becomes exactly its `.fixed` twin with
+`--fix --unsafe-fixes` on the Keras it is written for; fixed code parses, has nothing left to fix,
+and a second run changes nothing."""
 import pathlib
 
 import pytest
 
 from bnlint.finding import Applicability
-from test_script_support import ROOT, findings, fix
+from test_script_support import ROOT, findings, fix, fix_all
 
 CASES = sorted((ROOT / "fixtures" / "scripts" / "fixes").glob("*.py"))
 # BN001 and its nesting fix exist on legacy targets only; of those TF 1.x tf.keras accepts
-# `base(x, training=False)` (standalone Keras raises TypeError), so the fix tests target it.
+# `base(x, training=False)` (standalone Keras raises TypeError), so the BN001 fix tests target it.
 TARGET = "tf1"
+# The target each snapshot is for.
+TARGETS = {
+    "function_scope_keras3.py": TARGET,
+    "input_already_imported.py": TARGET,
+    "input_tensor_style.py": TARGET,
+    "tf_module_style.py": TARGET,
+    "bn002_guide_keras3.py": "keras3",
+    "bn002_bn004_unfreeze_loop.py": "keras3",
+    "bn004_recompile_standalone.py": "2.2.4",
+    "bn003_subclass_forwarding.py": "keras3",
+}
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.name)
 def test_fix_snapshot(path):
-    source = path.read_text()
-    fixed = fix(source, path=str(path), target=TARGET)
+    source, target = path.read_text(), TARGETS[path.name]
+    fixed = fix_all(source, target=target, path=str(path), dedent=False)
     assert fixed == pathlib.Path(str(path) + ".fixed").read_text()
     compile(fixed, str(path), "exec")
-    assert [f for f in findings(fixed, path=str(path), target=TARGET) if f.fix is not None] == []
-    assert fix(fixed, path=str(path), target=TARGET) == fixed          # idempotent
+    assert [f.code for f in findings(fixed, target=target, path=str(path)) if f.fix is not None] == []
+    assert fix_all(fixed, target=target, path=str(path), dedent=False) == fixed          # idempotent
+
+
+def test_every_fixture_has_a_target():
+    assert sorted(p.name for p in CASES) == sorted(TARGETS)
 
 
 def test_safe_fixes_alone_leave_unsafe_ones():

@@ -43,3 +43,19 @@ def fix(source: str, target=None, path="train.py", unsafe=True) -> str:
     result = analyze_script(p, path, data, context(target))
     chosen = [f for f in result.findings if f.fix is not None and (unsafe or f.fix.applicability.value == "safe")]
     return apply_fixes(data, p, chosen).decode()
+
+
+def fix_all(source: str, target=None, path="train.py", unsafe=True, dedent=True) -> str:
+    """What `bnlint --fix [--unsafe-fixes]` writes: fix, analyse again, until nothing changes."""
+    from bnlint.engine import MAX_FIX_PASSES
+
+    data = (textwrap.dedent(source) if dedent else source).encode()
+    p = pathlib.Path(path)
+    for _ in range(MAX_FIX_PASSES):
+        result = analyze_script(p, path, data, context(target))
+        chosen = [f for f in result.findings if f.fix is not None and (unsafe or f.fix.applicability.value == "safe")]
+        fixed = apply_fixes(data, p, chosen)
+        if fixed == data:
+            break
+        data = fixed
+    return data.decode()

@@ -226,7 +226,8 @@ class BnlintLanguageServer(LanguageServer):
                 continue
             only = params.context.only
             fix = item.finding.fix
-            if fix is not None and fix.edits:
+            edits = self.fix_edits(item) if fix is not None else ()
+            if edits:
                 safe = fix.applicability is Applicability.SAFE
                 kind = types.CodeActionKind.QuickFix if safe else types.CodeActionKind.RefactorRewrite
                 if not only or any(kind.value.startswith(k) for k in only):
@@ -235,7 +236,7 @@ class BnlintLanguageServer(LanguageServer):
                         title=f"{item.finding.code}: {title}", kind=kind, diagnostics=[diagnostic],
                         is_preferred=safe, edit=types.WorkspaceEdit(changes={uri: [
                             self.text_edit(uri, item.text, e.line, e.column, e.end_line, e.end_column, e.content)
-                            for e in fix.edits]})))
+                            for e in edits]})))
             noqa = noqa_edit(item.text, item.finding)
             if noqa is not None and (not only or any(types.CodeActionKind.QuickFix.value.startswith(k) for k in only)):
                 line, column, content = noqa
@@ -244,6 +245,17 @@ class BnlintLanguageServer(LanguageServer):
                     diagnostics=[diagnostic], edit=types.WorkspaceEdit(changes={uri: [
                         self.text_edit(uri, item.text, line, column, line, column, content)]})))
         return actions
+
+    def fix_edits(self, item: Reported) -> tuple:
+        """The edits of the finding's fix on the text it was found in (a file, or its notebook cell):
+        the fix's codemod (libcst) runs only when the editor asks for code actions."""
+        fix = item.finding.fix
+        if fix.edits or not fix.codemod:
+            return fix.edits
+        from bnlint.script.fixes import code_fixes
+
+        made = code_fixes(item.text, [item.finding], notebook_cell=item.finding.cell is not None)
+        return made[0].edits if made else ()
 
     def text_edit(self, uri: str, text: str, line: int, column: int, end_line: int, end_column: int,
                   content: str) -> types.TextEdit:

@@ -1,13 +1,15 @@
 """The script analyzer: training scripts and Jupyter notebooks, rules BN001-BN006.
 
     analyze_script(path, display_path, data, ctx) -> ScriptResult
+    fix_script(data, path, findings) -> (bytes, [CodeFix applied])     (fixes/: libcst codemods)
     apply_fixes(data, path, findings) -> bytes
 
 Pipeline: byte prefilter → decode (source.py: encoding, BOM, notebook cells and magics) → parse with
 the stdlib `ast`, keep the statements that matter (chunks.py) → one collector pass builds facts (collector.py over the
 abstract values of values.py, facts.py) → the Keras target (ctx.target, else target_inference.py)
 → each enabled rule reads the facts (rules/) → reports become `Finding`s with 1-based positions,
-related locations and text edits (here). `applications.py` knows the keras.applications families.
+related locations and fix plans (here); fixes/ turns fix plans into edits with libcst codemods when
+asked. `applications.py` knows the keras.applications families.
 """
 from __future__ import annotations
 
@@ -19,25 +21,19 @@ from dataclasses import dataclass, field
 from bnlint.catalogue import severity_for
 from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError
-from bnlint.finding import Edit, Finding, Fix, Related
+from bnlint.finding import Finding, Fix, Related
 from bnlint.script.chunks import parse_python
 from bnlint.script.collector import Collector, preprocessing_visible
 from bnlint.script.facts import Facts, TrainableChange
 from bnlint.script.project import module_candidates, sys_path_folders
 from bnlint.script.rules import RULES
-from bnlint.script.rules.base import NodeEdit, Report
-from bnlint.script.source import (
-    decode_script,
-    dump_notebook,
-    encode_script,
-    load_notebook,
-    split_lines,
-)
+from bnlint.script.rules.base import Report
+from bnlint.script.source import decode_script, load_notebook
 from bnlint.script.target_inference import infer_targets, note_era_signals
 from bnlint.suppression import parse_suppressions
 from bnlint.target import KerasTarget
 
-__all__ = ["ModelBuild", "ScriptResult", "analyze_script", "apply_fixes", "SCRIPT_CODES"]
+__all__ = ["ModelBuild", "ScriptResult", "analyze_script", "apply_fixes", "fix_script", "SCRIPT_CODES"]
 
 SCRIPT_CODES = frozenset(RULES)
 
@@ -264,9 +260,9 @@ def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
     statement_line = site.chunk.position(site.statement)[0]
     fix = None
     # a cell whose columns IPython's cleanup moved (an indented cell): no text edit is placed there
-    if report.fix is not None and not any(e.chunk.shifted for e in report.fix.edits):
-        edits = tuple(sorted((_edit(e) for e in report.fix.edits), key=lambda e: (e.line, e.column)))
-        fix = Fix(report.fix.message, edits, report.fix.applicability)
+    if report.fix is not None and not getattr(report.site.chunk, "shifted", False):
+        plan = report.fix
+        fix = Fix(plan.message, (), plan.applicability, codemod=plan.codemod, params=plan.params)
     related = []
     for other, text in report.related:
         if other.external:
@@ -285,15 +281,6 @@ def _with_target(help_text: str, target: KerasTarget) -> str:
     if target.observed:
         return f"{help_text} [for {target.label}: {target.source}]"
     return f"{help_text} [assumed {target.label}: {target.source}; set target-keras to change]"
-
-
-def _edit(edit: NodeEdit) -> Edit:
-    line, column, end_line, end_column = edit.chunk.position(edit.node)
-    if edit.where == "before":
-        return Edit(edit.content, line, column, line, column)
-    if edit.where == "next_line":
-        return Edit(edit.content, end_line + 1, 1, end_line + 1, 1)
-    return Edit(edit.content, line, column, end_line, end_column)
 
 
 def _model_builds(facts: Facts) -> list[ModelBuild]:
@@ -320,55 +307,14 @@ def _build(architecture: str, kind: str, site) -> ModelBuild:
 
 # --- applying fixes ----------------------------------------------------------------------------
 
+def fix_script(data: bytes, path: pathlib.Path, findings: list[Finding]):
+    """(fixed bytes, the fixes applied): see bnlint.script.fixes (libcst is imported only here)."""
+    from bnlint.script.fixes import fix_script as run
+
+    return run(data, path, findings)
+
+
 def apply_fixes(data: bytes, path: pathlib.Path, findings: list[Finding]) -> bytes:
-    """Apply the fix edits of `findings` (skipping a finding whose edits overlap an applied one)."""
-    with_fix = sorted((f for f in findings if f.fix is not None and f.fix.edits), key=lambda f: f.sort_key)
-    if not with_fix:
-        return data
-    by_cell: dict[int | None, list[Edit]] = {}
-    for finding in with_fix:
-        edits = by_cell.setdefault(finding.cell, [])
-        if any(_overlaps(new, old) for new in finding.fix.edits for old in edits):
-            continue
-        edits.extend(finding.fix.edits)
-    if _is_notebook(path):
-        notebook = load_notebook(data)
-        texts = {cell.number: cell.text for cell in notebook.cells}
-        new_sources = {cell: _apply_edits(texts[cell], edits) for cell, edits in by_cell.items()
-                       if cell in texts}
-        return dump_notebook(notebook, new_sources)
-    source = decode_script(data)
-    return encode_script(source, _apply_edits(source.text, by_cell.get(None, [])))
-
-
-def _span(edit: Edit) -> tuple[tuple[int, int], tuple[int, int]]:
-    return (edit.line, edit.column), (edit.end_line, edit.end_column)
-
-
-def _overlaps(a: Edit, b: Edit) -> bool:
-    (a_start, a_end), (b_start, b_end) = _span(a), _span(b)
-    if a_start == a_end or b_start == b_end:
-        # An insertion conflicts only with an edit strictly around it, or one at the same point.
-        point, other = (a_start, (b_start, b_end)) if a_start == a_end else (b_start, (a_start, a_end))
-        return other[0] < point < other[1] or point == other[0] == other[1]
-    return a_start < b_end and b_start < a_end
-
-
-def _apply_edits(text: str, edits: list[Edit]) -> str:
-    lines = split_lines(text)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-
-    def offset(line: int, column: int) -> int:
-        if line > len(lines):
-            return len(text)
-        return starts[line - 1] + column - 1
-
-    for edit in sorted(edits, key=lambda e: (e.line, e.column, e.end_line, e.end_column), reverse=True):
-        start, end = offset(edit.line, edit.column), offset(edit.end_line, edit.end_column)
-        content = edit.content
-        if edit.line > len(lines) and text and not text.endswith(("\n", "\r")):
-            content = "\n" + content
-        text = text[:start] + content + text[end:]
-    return text
+    """Apply the fixes of `findings` (skipping one that overlaps a fix already applied, or whose
+    result does not parse)."""
+    return fix_script(data, path, findings)[0]

@@ -19,6 +19,13 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 
 def split_lines(text: str) -> list[str]:
     """Lines with their terminators, split exactly where the Python tokenizer splits them."""
+    if "\r" not in text:            # the common case, split in C
+        lines = [line + "\n" for line in text.split("\n")]
+        if lines[-1] == "\n":
+            lines.pop()
+        else:
+            lines[-1] = lines[-1][:-1]
+        return lines
     lines: list[str] = []
     start = 0
     for m in _LINE_END.finditer(text):

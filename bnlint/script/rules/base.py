@@ -1,31 +1,22 @@
 """What a rule returns: a report anchored on a fact's site, with text and an optional fix plan.
 
-Rules never compute positions; the analyzer turns sites and node edits into 1-based positions.
+Rules never compute positions; the analyzer turns sites into 1-based positions. A fix plan names
+the codemod that makes the fix (bnlint/script/fixes/<code>.py) and the plain data it needs; the
+codemod runs only when a fix is asked for.
 """
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 
 from bnlint.finding import Applicability, Severity
-from bnlint.script.chunks import Chunk
 from bnlint.script.facts import Site
 
 
 @dataclass(frozen=True)
-class NodeEdit:
-    chunk: Chunk
-    node: ast.AST
-    content: str
-    # "replace": the node's text; "before": insert at the node's start;
-    # "next_line": insert at the start of the line after the node ends.
-    where: str = "replace"
-
-
-@dataclass(frozen=True)
 class FixPlan:
-    message: str
-    edits: tuple[NodeEdit, ...]
+    message: str                      # the fix's title, shown by --diff and editors
+    codemod: str                      # module under bnlint/script/fixes/
+    params: tuple = ()                # ((name, value), ...): positions (1-based spans), names, code text
     applicability: Applicability = Applicability.SAFE
 
 

@@ -13,6 +13,7 @@ and is fine-tuned in full is ordinary fine-tuning.
 from __future__ import annotations
 
 from bnlint.script.facts import Base, Facts, Fit, TrainableChange
+from bnlint.script.fixes import bn002 as fix
 from bnlint.script.rules.base import Report
 from bnlint.script.rules.common import (
     STANDALONE_BN_FIX,
@@ -43,7 +44,8 @@ def check(facts: Facts, target: KerasTarget):
         site = change.site.reportable or (fit.site.reportable if fit is not None else None)
         if site is None:
             continue
-        yield Report(CODE, site, _message(base, unfrozen, nested_false, target), _help(base, target))
+        yield Report(CODE, site, _message(base, unfrozen, nested_false, target), _help(base, target),
+                     fix=fix.offer(facts, base, change, fit, target))
 
 
 def _bn_trains_while_frozen_around(facts: Facts, base: Base):

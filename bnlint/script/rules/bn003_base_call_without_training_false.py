@@ -5,9 +5,9 @@ unfrozen for fine-tuning, `fit()` runs them with batch statistics and updates th
 """
 from __future__ import annotations
 
-from bnlint.finding import Applicability
 from bnlint.script.facts import BaseCall, Facts
-from bnlint.script.rules.base import FixPlan, NodeEdit, Report
+from bnlint.script.fixes import bn003 as fix
+from bnlint.script.rules.base import Report
 from bnlint.script.rules.common import STANDALONE_BN_FIX, code_name, describe, is_transfer_base
 from bnlint.target import KerasTarget
 
@@ -29,7 +29,7 @@ def check(facts: Facts, target: KerasTarget):
         if not call.symbolic and id(call) not in wired:
             continue        # `base(image_batch)` on data: plain inference, nothing is being built
         yield Report(CODE, call.site, _message(call), _help(call, target),
-                     fix=None if target.standalone else _fix(call))
+                     fix=fix.offer(call, target))
 
 
 def _message(call: BaseCall) -> str:
@@ -43,18 +43,3 @@ def _help(call: BaseCall, target: KerasTarget) -> str:
     if target.keras3 and not target.honours_nested_training_false_when_trainable:
         text += " On Keras < 3.16 also keep its BN layers frozen when unfreezing (keras-team/keras#20285)."
     return text
-
-
-def _fix(call: BaseCall) -> FixPlan | None:
-    chunk = call.site.chunk
-    if call.training_arg is not None:
-        edit = NodeEdit(chunk, call.training_arg.value, "False")
-    else:
-        node = call.site.node
-        arguments = [*node.args, *node.keywords]
-        if not arguments:
-            return None
-        # append after the argument written last (keywords may come before a `*args`)
-        last = max(arguments, key=lambda arg: (arg.end_lineno, arg.end_col_offset))
-        edit = NodeEdit(chunk, last, f"{chunk.code(last)}, training=False")
-    return FixPlan(f"Call `{code_name(call.base)}` with `training=False`", (edit,), Applicability.SAFE)

@@ -6,6 +6,7 @@ take effect for that model until `compile()` is called again.
 from __future__ import annotations
 
 from bnlint.script.facts import Base, Compile, Facts, Fit, ModelFact, TrainableChange
+from bnlint.script.fixes import bn004 as fix
 from bnlint.script.rules.base import Report
 from bnlint.script.rules.common import covers
 from bnlint.target import KerasTarget
@@ -33,6 +34,7 @@ def check(facts: Facts, target: KerasTarget):
                     yield Report(CODE, pending.site, _message(pending, model, event),
                                  f"Call `{_name(model)}.compile(...)` again after changing `trainable` and "
                                  "before training (with a low learning rate when fine-tuning).",
+                                 fix=fix.offer(facts, model, pending, last_compile, event, target),
                                  related=((last_compile.site, "compiled here"),
                                           (event.site, "trained here without compiling again")))
                 pending = None

@@ -1,0 +1,85 @@
+"""`bnlint --fix --unsafe-fixes` on the labelled real-world files, on copies (issue 14's check).
+
+    python bench/realworld/fix_check.py        (after extract.py filled .cache/)
+
+Copies each labelled repository checkout from .cache/ to a temporary folder (so project pins still
+decide the target), then checks that only files with an offered fix change, every changed file
+parses, and a second run changes nothing. Prints the fixes applied per rule. Exit 1 on a violation.
+"""
+from __future__ import annotations
+
+import ast
+import collections
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))
+
+from extract import checkout_dir, load_labels
+
+from bnlint.script.source import load_notebook, neutralise_magics
+
+
+def _bnlint(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bnlint", "--exit-zero", *args], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "BNLINT_JOBS": "2", "PYTHONPATH": str(HERE.parents[1])})
+
+
+def _parses(path: pathlib.Path) -> bool:
+    data = path.read_bytes()
+    try:
+        if path.suffix == ".ipynb":
+            for cell in load_notebook(data).cells:
+                ast.parse(neutralise_magics(cell.text))
+        else:
+            ast.parse(data)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def main() -> int:
+    work = pathlib.Path(tempfile.mkdtemp(prefix="bnlint-fix-check-"))
+    files = []
+    for entry in load_labels():
+        source = checkout_dir(entry)
+        if not (source / entry["path"]).is_file():
+            continue
+        copy = work / source.name
+        if not copy.exists():
+            shutil.copytree(source, copy, symlinks=True)
+        files.append(str(copy / entry["path"]))
+    files = sorted(set(files))
+    if not files:
+        print("no extracted files: run extract.py first")
+        return 1
+    before = {f: pathlib.Path(f).read_bytes() for f in files}
+    findings = json.loads(_bnlint("--output-format", "json", *files).stdout)
+    offered = {f["path"] for f in findings if f["fix"] is not None and f["fix"]["edits"]}
+    titles = [line for line in _bnlint("--diff", "--unsafe-fixes", *files).stdout.splitlines()
+              if " [safe] " in line or " [unsafe] " in line]
+    _bnlint("--fix", "--unsafe-fixes", *files)
+    after = {f: pathlib.Path(f).read_bytes() for f in files}
+    changed = [f for f in files if after[f] != before[f]]
+    unexpected = [f for f in changed if f not in offered]
+    broken = [f for f in changed if not _parses(pathlib.Path(f))]
+    _bnlint("--fix", "--unsafe-fixes", *files)
+    unstable = [f for f in files if pathlib.Path(f).read_bytes() != after[f]]
+    by_rule = collections.Counter(line.split(": ", 1)[1].split()[0] for line in titles)
+    print(f"{len(files)} files, {len(findings)} findings, {len(offered)} with a fix on offer, {len(changed)} changed")
+    print("fixes applied:", dict(sorted(by_rule.items())))
+    print("changed without a fix on offer:", unexpected or "none")
+    print("changed files that do not parse:", broken or "none")
+    print("changed again by a second run:", unstable or "none")
+    shutil.rmtree(work)
+    return 1 if unexpected or broken or unstable else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
