@@ -9,6 +9,10 @@ moving statistics. A BN guard (BN layers kept frozen) silences it, and so does a
 `base(x, training=False)` on targets that honour it once the base is trainable (tf.keras 2 /
 tf_keras, Keras >= 3.16; not Keras 3.0-3.15, keras-team/keras#20285). A base that was never frozen
 and is fine-tuned in full is ordinary fine-tuning.
+
+A model zoo constructor can do the partial freezing itself: segmentation_models'
+`encoder_freeze=True` freezes every encoder layer except BatchNormalization (the facts record it
+as a change at the constructor call); that finding gets the zoo's own message and fix.
 """
 from __future__ import annotations
 
@@ -42,6 +46,11 @@ def check(facts: Facts, target: KerasTarget):
         change, fit, unfrozen = found
         site = change.site.reportable or (fit.site.reportable if fit is not None else None)
         if site is None:
+            continue
+        if base.freezes_all_but_bn and change.site.node is base.site.node:
+            yield Report(CODE, site, _encoder_freeze_message(base), _encoder_freeze_help(base, target),
+                         related=((fit.site, "trained here with the encoder's BN layers trainable"),)
+                         if fit is not None and not fit.site.external else ())
             continue
         yield Report(CODE, site, _message(base, unfrozen, nested_false, target), _help(base, target))
 
@@ -117,3 +126,30 @@ def _help(base: Base, target: KerasTarget) -> str:
         return (f"Call the base as `{name}(inputs, training=False)` before unfreezing, or keep BN frozen: "
                 f"`{guard}`, then compile().")
     return f"Keep BN frozen after unfreezing: `{guard}`, then compile() again."
+
+
+# --- a constructor that freezes every pretrained layer except BN (segmentation_models) ---------
+
+def _encoder_freeze_message(base: Base) -> str:
+    return (f"{describe(base)} is built with `encoder_freeze=True`, which freezes every encoder layer except "
+            "BatchNormalization: in fit() the encoder's BN layers train on batch statistics and overwrite the "
+            "ImageNet statistics next to frozen convolutions")
+
+
+def _encoder_freeze_help(base: Base, target: KerasTarget) -> str:
+    name = code_name(base)
+    quoted = [f'"{prefix}"' for prefix in base.decoder_bn_prefixes or ("decoder_",)]
+    prefixes = quoted[0] + "," if len(quoted) == 1 else ", ".join(quoted)
+    text = ("segmentation_models' `freeze_model` leaves BatchNormalization trainable. Freeze the encoder's BN "
+            f"layers too, before compile(): `for layer in {name}.layers: if isinstance(layer, BatchNormalization) "
+            f"and not layer.name.startswith(({prefixes})): layer.trainable = False` (the decoder's BN layers are "
+            f"new and must train). `sm.utils.set_trainable({name})` later makes every layer trainable and "
+            "recompiles for full fine-tuning; or build without `encoder_freeze` and fine-tune everything from "
+            "the start.")
+    if target.standalone:
+        return text + " " + STANDALONE_BN_FIX
+    if target.legacy:
+        text += (f" On {target.label} a frozen BatchNormalization layer still normalises with batch statistics in "
+                 "training: move to tf.keras 2.x / tf_keras, or use a BatchNormalization subclass whose `call` "
+                 "passes `training=False`.")
+    return text

@@ -1,4 +1,4 @@
-"""BN006: an ImageNet-weighted `keras.applications` base whose family needs `preprocess_input`,
+"""BN006: an ImageNet-weighted `keras.applications` (or model-zoo) base whose family needs `preprocess_input`,
 with no preprocessing visible anywhere in the script.
 
 The pretrained filters and BN moving statistics expect the family's ImageNet preprocessing
@@ -28,13 +28,14 @@ def check(facts: Facts, target: KerasTarget):
             continue
         # ResNet50 has its own module in every Keras; ResNet101/152 only share `resnet`.
         submodule = "resnet50" if base.architecture == "ResNet50" else family.module
-        module = f"keras.applications.{submodule}.preprocess_input"
+        # a model zoo names its own preprocessing (bnlint/script/applications.py)
+        apply = family.preprocess or f"`keras.applications.{submodule}.preprocess_input`"
         yield Report(
             CODE, base.site,
             f"{describe(base)} loads ImageNet weights but its `preprocess_input` is never "
             "applied and no other input preprocessing is visible: the pretrained filters and "
             "BatchNormalization statistics expect ImageNet-preprocessed inputs, so raw pixels shift every "
             "activation in training and inference alike",
-            f"Apply `{module}` to the images (in the data pipeline, e.g. "
+            f"Apply {apply} to the images (in the data pipeline, e.g. "
             f"`ImageDataGenerator(preprocessing_function=preprocess_input)`, or as the first step of the "
             f"model before `{code_name(base)}`).")
