@@ -67,14 +67,25 @@ def test_sm_help_names_the_decoder_bn_layers_of_each_model(model, prefixes):
     ("encoder_freeze=True", "encoder_freeze=False"),
     # never trained with the encoder frozen
     ("model.fit(x_train, y_train, epochs=2)\n", ""),
-    # the encoder's BN layers frozen too (the fix in the help)
-    ("model.compile(", "for layer in model.layers:\n    if isinstance(layer, keras.layers.BatchNormalization) and "
-                      "not layer.name.startswith('decoder_'):\n        layer.trainable = False\nmodel.compile("),
 ])
 def test_sm_without_the_pitfall_is_clean(change):
     source = SM_ENCODER_FREEZE.replace(*change)
     assert source != SM_ENCODER_FREEZE
     assert codes(source, target="tf2") == []
+
+
+SM_BN_GUARD = ("model.compile(", "for layer in model.layers:\n    if isinstance(layer, keras.layers.BatchNormalization) "
+               "and not layer.name.startswith('decoder_'):\n        layer.trainable = False\nmodel.compile(")
+
+
+def test_sm_encoder_bn_frozen_too_is_clean_until_everything_is_unfrozen():
+    """The fix in the help: the encoder's BN layers frozen as well. `set_trainable` later unfreezes
+    every layer after that frozen phase, which is the ordinary BN002 of unfreezing (line 12)."""
+    source = SM_ENCODER_FREEZE.replace(*SM_BN_GUARD)
+    [finding] = findings(source, target="tf2")
+    assert (finding.code, finding.line) == ("BN002", 12)
+    assert "unfrozen for fine-tuning" in finding.message
+    assert codes(source.replace("sm.utils.set_trainable(model)\n", ""), target="tf2") == []
 
 
 def test_sm_set_trainable_before_any_training_is_clean():
