@@ -66,3 +66,12 @@ def test_tf_hub_keras_layer_hides_its_bn_in_the_saved_model_a_blind_spot():
     classes = [layer["class_name"] for layer in config["config"]["layers"]]
     assert "KerasLayer" in classes and "BatchNormalization" not in classes
     assert findings("tf_hub_keras_layer_trainable.h5") == []
+
+
+def test_segmentation_model_help_keeps_encoder_bn_frozen_and_lets_the_decoder_train():
+    """A flattened encoder has no call to hold with training=False: the help says what works."""
+    for name, code in (("sm_unet_mobilenetv2_encoder_bn_frozen.h5", "BN101"),
+                       ("sm_unet_mobilenetv2_encoder_freeze.h5", "BN103")):
+        [finding] = [f for f in findings(name) if f.code == code]
+        assert finding.help.startswith("segmentation_models builds the encoder flattened into the model")
+        assert "'decoder_', 'center_block'" in finding.help and "base(inputs, training=False)" not in finding.help

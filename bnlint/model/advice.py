@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bnlint.model.applications import Match
 from bnlint.model.graph import Layer
 from bnlint.model.semantics import NO_KERAS_VERSION
 from bnlint.target import KerasTarget, Semantics
@@ -34,6 +35,27 @@ def keep_bn_in_inference(target: KerasTarget) -> str:
     return ("Build the model with `x = base(inputs, training=False)` (functional API); tf.keras 2 / tf_keras keeps "
             "the base's BN layers in inference mode after `base.trainable = True`. Or keep `trainable = False` "
             "on the BatchNormalization layers while fine-tuning, and recompile after changing `trainable`.")
+
+
+def zoo_fix(arch: Match | None, target: KerasTarget) -> str | None:
+    """The fix for a model zoo's own model, when the table names one whose encoder is built
+    flattened with a new decoder (segmentation_models): there is no base to call with
+    `training=False`, and the decoder's BN layers must train (docs/model-zoos.md)."""
+    from bnlint.script.applications import SM_DECODER_BN_PREFIXES
+
+    for name in arch.names if arch else ():
+        model = name.partition("(")[0].removeprefix("segmentation_models.")
+        if name.startswith("segmentation_models.") and model in SM_DECODER_BN_PREFIXES:
+            prefixes = ", ".join(f"'{prefix}'" for prefix in SM_DECODER_BN_PREFIXES[model])
+            text = ("segmentation_models builds the encoder flattened into the model, so no encoder call can take "
+                    "`training=False`: keep the encoder's BatchNormalization layers frozen (`trainable = False`) "
+                    f"while fine-tuning and recompile; the decoder's BN layers (names starting {prefixes}) are new "
+                    "and must train. `encoder_freeze=True` leaves the encoder's BN trainable.")
+            if target.legacy:
+                text += (f" {target.label}: a frozen BN still normalizes with batch statistics in fit(), so call "
+                         "the encoder's BN layers with `training=False` (a frozen-BN subclass) instead.")
+            return text
+    return None
 
 
 def under(target: KerasTarget) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, under
+from bnlint.model.advice import agree, count, keep_bn_in_inference, name_list, under, zoo_fix
 from bnlint.model.check import ModelCheck
 
 CODE = "BN101"
@@ -32,6 +32,7 @@ def check(model: ModelCheck) -> list[Finding]:
     message = (f"{count(n, 'frozen BN layer')} of {what} {agree(n, 'stands', 'stand')} at the top level of the model "
                f"({name_list(flattened)}): the base's layers were copied into the model instead of calling the "
                f"base as one nested model; {effect}")
-    help = ("Call the pretrained base as one nested model instead of rebuilding the model from `base.input` / "
-            "`base.output` or its layers. " + keep_bn_in_inference(target))
+    help = zoo_fix(arch, target) or (
+        "Call the pretrained base as one nested model instead of rebuilding the model from `base.input` / "
+        "`base.output` or its layers. " + keep_bn_in_inference(target))
     return [model.finding(CODE, message, flattened[0], help, architecture=arch)]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import ISSUE_20285, agree, count, keep_bn_in_inference, name_list, scope_of, under
+from bnlint.model.advice import ISSUE_20285, agree, count, keep_bn_in_inference, name_list, scope_of, under, zoo_fix
 from bnlint.model.check import ModelCheck
 from bnlint.model.graph import Layer
 from bnlint.model.semantics import BNMode
@@ -57,5 +57,6 @@ def check(model: ModelCheck) -> list[Finding]:
                             f"trainable ({ISSUE_20285})")
             else:
                 message += f"; the `training=False` recorded on {where} is not honoured {under(target)}"
-        findings.append(model.finding(CODE, message, layers[0], keep_bn_in_inference(target), architecture=arch))
+        findings.append(model.finding(CODE, message, layers[0], zoo_fix(arch, target) or keep_bn_in_inference(target),
+                                      architecture=arch))
     return findings
