@@ -851,11 +851,12 @@ class Collector:
                 return positional[position]
             return None
 
-        architecture, family = call.architecture, call.family
-        if call.model in SEGMENTATION_MODELS:
+        architecture, family, decoder_bn_prefixes = call.architecture, call.family, ()
+        if spec.architecture_keyword is not None:       # segmentation_models: the backbone argument
             chosen = argument(spec.architecture_keyword, spec.architecture_position)
             backbone = spec.default_architecture if chosen is None else _const(chosen, None)
             architecture, family = sm_architecture(call.model, backbone if isinstance(backbone, str) else None)
+            decoder_bn_prefixes = SM_DECODER_BN_PREFIXES.get(call.model, ())
         elif spec.backbone_attribute is not None:
             preset = _const(argument("preset", 0) or (), None)
             architecture, family = preset_architecture(call.model, preset if isinstance(preset, str) else None,
@@ -870,7 +871,7 @@ class Collector:
             weights = "none"
         base = Base(architecture or "?", family, weights, self._site(node), provider=spec.provider,
                     whole_model_pretrained=spec.whole_model_pretrained,
-                    decoder_bn_prefixes=SM_DECODER_BN_PREFIXES.get(call.model, ()),
+                    decoder_bn_prefixes=decoder_bn_prefixes,
                     backbone_attribute=spec.backbone_attribute)
         self.facts.bases.append(base)
         if spec.freeze_all_but_bn_keyword is not None and \
