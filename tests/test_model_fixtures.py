@@ -85,6 +85,19 @@ EXPECTED = {
     "deep_nested_training_false": {"tf_keras": CLEAN},
     # frozen BN called twice, only the first call with training=False: not held, flattened
     "shared_bn": {"tf_keras": frozenset({"BN101"})},
+    # fixtures/models/zoo: files made by the model zoos themselves (fixtures/generate_zoo_models.py,
+    # tf_keras 2.21 or Keras 3.15.1; docs/model-zoos.md). sm's encoder_freeze=True leaves every BN
+    # trainable next to the frozen encoder, trained 1 step (BN107 with MobileNetV2's momentum 0.999)
+    "sm_unet_mobilenetv2_encoder_freeze": {"zoo": frozenset({"BN103", "BN107"})},
+    # the encoder's BN frozen too: flattened frozen BN (BN101); the decoder's new BN layers train
+    # next to the frozen encoder for 1 step (BN103, BN107: a file cannot tell new BN layers apart)
+    "sm_unet_mobilenetv2_encoder_bn_frozen": {"zoo": frozenset({"BN101", "BN103", "BN107"})},
+    # qubvel's EfficientNet flattened and frozen, never unfrozen
+    "qubvel_efficientnet_flat_frozen": {"zoo": frozenset({"BN101"})},
+    # blind spots: keras_hub saves a backbone as its constructor arguments, a hub.KerasLayer keeps
+    # its BN inside the SavedModel it points to: no BN layer in the file's config
+    "keras_hub_resnet_nested": {"zoo": CLEAN},
+    "tf_hub_keras_layer_trainable": {"zoo": CLEAN},
 }
 
 

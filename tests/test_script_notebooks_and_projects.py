@@ -179,9 +179,9 @@ def test_fixture_scripts_expected_findings():
         "efficientnet_input_tensor.py": [],
         "unfreeze_helpers_bn_guard.py": [],
     }
-    for name, codes in expected.items():
+    for name, wanted in expected.items():
         result = run(FIXTURES / name)
-        assert [(f.code, f.line) for f in result.findings] == codes, name
+        assert [(f.code, f.line) for f in result.findings] == wanted, name
 
 
 def _notebook(*cells: str) -> bytes:

@@ -1,5 +1,4 @@
 """Patterns seen in public training scripts (bench/realworld), each as a minimal script written here."""
-import pathlib
 import textwrap
 
 import pytest

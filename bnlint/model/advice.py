@@ -7,6 +7,8 @@ explanation lives in the rule's catalogue entry (`bnlint rule CODE`).
 """
 from __future__ import annotations
 
+
+from bnlint.model.applications import Match
 from bnlint.model.semantics import NO_KERAS_VERSION
 from bnlint.target import KerasTarget, Semantics
 
@@ -40,6 +42,26 @@ def nest_the_base(target: KerasTarget) -> str:
     if target.semantics is Semantics.KERAS3_OLD:
         text += " Before Keras 3.16 also keep its BN layers frozen when fine-tuning."
     return text
+
+
+def zoo_fix(arch: Match | None, target: KerasTarget) -> str | None:
+    """The fix for a model zoo's own model, when the table names one whose encoder is built
+    flattened with a new decoder (segmentation_models): there is no base to call with
+    `training=False`, and the decoder's BN layers must train (docs/model-zoos.md)."""
+    from bnlint.script.applications import SM_DECODER_BN_PREFIXES
+
+    for name in arch.names if arch else ():
+        model = name.partition("(")[0].removeprefix("segmentation_models.")
+        if name.startswith("segmentation_models.") and model in SM_DECODER_BN_PREFIXES:
+            prefixes = ", ".join(f"'{prefix}'" for prefix in SM_DECODER_BN_PREFIXES[model])
+            text = ("segmentation_models flattens its encoder (no call can take `training=False`): keep the "
+                    f"encoder's BN layers frozen while fine-tuning, not the decoder's (names starting {prefixes}), "
+                    "and recompile.")
+            if target.legacy:
+                text = ("Call the encoder's BN layers with `training=False` (a frozen-BN subclass): a frozen BN still "
+                        "uses batch statistics here; the decoder's BN layers must train.")
+            return text
+    return None
 
 
 def with_target(help_text: str, target: KerasTarget) -> str:

@@ -27,11 +27,15 @@ class ModelCheck:
         return bn_modes(self.graph, self.target)
 
     def architecture(self, bn_layers: Iterable[Layer]) -> Match | None:
-        """The keras.applications architecture these BN layers come from, when confident."""
+        """The keras.applications (or model zoo) architecture these BN layers come from, when confident."""
         names = tuple(sorted({layer.name for layer in bn_layers}))
         if names not in self._architectures:
-            self._architectures[names] = identify(names)
+            self._architectures[names] = identify(names, context=self._bn_names)
         return self._architectures[names]
+
+    @cached_property
+    def _bn_names(self) -> frozenset[str]:
+        return frozenset(mode.layer.name for mode in self.modes)
 
     def finding(self, code: str, message: str, layers: Sequence[Layer], help: str, *,
                 severity: Severity | None = None, architecture: Match | None = None,

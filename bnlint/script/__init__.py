@@ -22,6 +22,7 @@ from bnlint.catalogue import severity_for
 from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError
 from bnlint.finding import Finding, Fix, Related
+from bnlint.script.applications import ZOO_ROOTS
 from bnlint.script.chunks import parse_python
 from bnlint.script.collector import Collector, preprocessing_visible
 from bnlint.script.facts import Facts, TrainableChange
@@ -37,9 +38,10 @@ __all__ = ["ModelBuild", "ScriptResult", "analyze_script", "apply_fixes", "fix_s
 
 SCRIPT_CODES = frozenset(RULES)
 
-# A pretrained base comes from `keras.applications` or `load_model`, in the file itself or in a
-# sibling module it imports. Rules about bases need one; BN004 and BN005 need only their own words.
-_BASE_SOURCES = (b"applications", b"load_model")
+# A pretrained base comes from `keras.applications`, a model zoo or `load_model`, in the file itself
+# or in a sibling module it imports. Rules about bases need one; BN004 and BN005 need only their own words.
+_ZOO_SOURCES = tuple(root.encode() for root in ZOO_ROOTS)
+_BASE_SOURCES = (b"applications", b"load_model", *_ZOO_SOURCES)
 _TRAINABLE = re.compile(rb"\.trainable\s*=[^=]|[\"']trainable[\"']")
 _NEEDS = {
     "BN004": (_TRAINABLE, re.compile(rb"\.compile\s*\("),
@@ -92,6 +94,9 @@ def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> 
         constructs = constructs or project["base"]
         changes_trainable = changes_trainable or project["trainable"]
     if constructs and (enabled & {"BN003", "BN006", "BN007"} or changes_trainable):
+        return True
+    if any(root in data for root in _ZOO_SOURCES) and (
+            enabled & {"BN003", "BN006"} or changes_trainable or b"encoder_freeze" in data):
         return True
     # A loaded model only counts as a base once the script freezes or unfreezes it.
     return loads and changes_trainable

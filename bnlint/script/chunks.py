@@ -18,11 +18,11 @@ import warnings
 from dataclasses import dataclass, field
 
 from bnlint.errors import BnlintInputError
-from bnlint.script.applications import FAMILIES
+from bnlint.script.applications import FAMILIES, ZOO_NAMES, names_zoo_architecture
 from bnlint.script.source import dominant_newline, split_lines
 
 # Names whose presence makes a statement worth analysing: what the rules look for.
-SEED_NAMES = frozenset(FAMILIES) | {
+SEED_NAMES = frozenset(FAMILIES) | ZOO_NAMES | {
     "applications", "load_model", "set_learning_phase", "trainable", "compile", "fit",
     "fit_generator", "train_on_batch", "Model", "Sequential", "Functional", "setattr",
     "TimeDistributed", "Input",
@@ -35,6 +35,7 @@ _UNRELATED_MODULES = frozenset(sys.stdlib_module_names) | {
 }
 
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
+_STRING_CONSTANT = re.compile(r"[A-Za-z_]\w*[ \t]*=[ \t]*['\"]([\w.-]{1,63})['\"][ \t]*(?:#[^\n]*)?\n?$")
 
 
 @dataclass(eq=False)
@@ -259,6 +260,12 @@ class _AstGroups:
         return [stmt.name for stmt in self.groups[index][2]
                 if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
+    def names_architecture(self, index: int) -> bool:
+        """`BACKBONE = "resnet34"`: a model zoo's architecture, chosen by a constant."""
+        return any(isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant)
+                   and isinstance(stmt.value.value, str) and names_zoo_architecture(stmt.value.value)
+                   for stmt in self.groups[index][2])
+
     def binds(self, index: int) -> set[str]:
         return _bound_names(self.groups[index][2])
 
@@ -268,7 +275,7 @@ def _relevant_groups(groups, names: set[str]) -> list[int]:
     define a function/class a relevant group uses; imports always. `names` grows in place.
     Bound names are computed only for relevant groups (walking every statement is the slow part)."""
     words = groups.words
-    relevant = [groups.has_import(index) for index in range(len(groups))]
+    relevant = [groups.has_import(index) or groups.names_architecture(index) for index in range(len(groups))]
     names |= SEED_NAMES
     def_groups: dict[str, list[int]] = {}
     for index in range(len(groups)):
@@ -407,6 +414,10 @@ class _TextGroups:
     def defines(self, index: int) -> list[str]:
         match = _DEF.match(self.texts[index])
         return [match.group(1)] if match else []
+
+    def names_architecture(self, index: int) -> bool:
+        match = _STRING_CONSTANT.match(self.texts[index])
+        return bool(match) and names_zoo_architecture(match.group(1))
 
     def binds(self, index: int) -> set[str]:
         # import lines are handled below (their `as` names only count for Keras-ish modules)

@@ -13,7 +13,19 @@ import pathlib
 import re
 
 from bnlint.errors import BnlintInputError
-from bnlint.script.applications import FAMILIES, family_of
+from bnlint.script.applications import (
+    FAMILIES,
+    SEGMENTATION_MODELS,
+    SM_DECODER_BN_PREFIXES,
+    ZOO_ROOTS,
+    ZooCall,
+    classifiers_get,
+    family_of,
+    preset_architecture,
+    sm_architecture,
+    zoo_call,
+    zoo_utility,
+)
 from bnlint.script.chunks import Chunk, parse_python
 from bnlint.script.layer_maps import layer_map, selection
 from bnlint.script.project import module_candidates
@@ -478,6 +490,10 @@ class Collector:
             elif QName(module).keras_root and "applications" in module:
                 for name in FAMILIES:
                     env.set(name, (QName(f"{module}.{name}"),))
+            elif module.split(".")[0] in ZOO_ROOTS:
+                # `from efficientnet.tfkeras import *`, `from segmentation_models import *`
+                for name in (*FAMILIES, "EfficientNetL2", *SEGMENTATION_MODELS):
+                    env.set(name, (QName(f"{module}.{name}"),))
             return
         for alias in node.names:
             name = alias.name
@@ -622,6 +638,8 @@ class Collector:
                     out.append(GraphTensor(base, (site,), False))
                 elif attr == "layers":
                     out.append(Layers(base))
+                elif attr == base.backbone_attribute:
+                    out.append(atom)            # `classifier.backbone`: the pretrained part of the task
                 else:
                     out.append(Method(atom, attr))
             elif isinstance(atom, ModelV):
@@ -792,6 +810,9 @@ class Collector:
         root = q.keras_root
         if last in FAMILIES and ("applications" in q.parts or root):
             return (BaseV(self._new_base(q, node, positional, keywords)),)
+        zoo = self._zoo(q, node, positional, keywords)
+        if zoo is not None:
+            return zoo
         if last == "load_model" and (root or q.parts[0] in ("tensorflow", "models")):
             base = Base("load_model", None, "path", self._site(node))
             self.facts.bases.append(base)
@@ -855,6 +876,73 @@ class Collector:
         self.facts.bases.append(base)
         if q.keras_root and not q.implicit:
             self._note_root(q.keras_root)
+        return base
+
+    # --- model zoos (what each provider does is data: bnlint/script/applications.py) ----------
+
+    def _zoo(self, q: QName, node: ast.Call, positional, keywords) -> tuple | None:
+        call = zoo_call(q.parts)
+        if call is not None:
+            return (BaseV(self._new_zoo_base(call, node, positional, keywords)),)
+        if zoo_utility(q.parts) == "unfreeze_all_and_recompile" and positional:
+            # sm.utils.set_trainable(model): every layer trainable, then compile() unless recompile=False
+            site = self._site(node)
+            for atom in positional[0]:
+                owner = atom.base if isinstance(atom, BaseV) else atom.model if isinstance(atom, ModelV) else None
+                if owner is not None:
+                    self.facts.events.append(TrainableChange(site, owner=owner, value=True))
+                    if _const(keywords.get("recompile", ()), True) is not False:
+                        self.facts.events.append(Compile(site, model=owner))
+            return ()
+        name = _const(positional[0] if positional else keywords.get("name", ()), None)
+        constructor = classifiers_get(q.parts, name if isinstance(name, str) else None)
+        if constructor is not None:
+            # `ResNet34, preprocess_input = Classifiers.get("resnet34")`
+            return (Seq(((QName(".".join(constructor)),), ())),)
+        return None
+
+    def _new_zoo_base(self, call: ZooCall, node: ast.Call, positional, keywords) -> Base:
+        spec = call.constructor
+
+        def argument(keyword: str | None, position: int | None) -> tuple | None:
+            if keyword is not None and keyword in keywords:
+                return keywords[keyword]
+            if position is not None and position < len(positional) and \
+                    not any(isinstance(a, ast.Starred) for a in node.args[:position + 1]):
+                return positional[position]
+            return None
+
+        architecture, family, decoder_bn_prefixes = call.architecture, call.family, ()
+        if spec.architecture_keyword is not None:       # segmentation_models: the backbone argument
+            chosen = argument(spec.architecture_keyword, spec.architecture_position)
+            backbone = spec.default_architecture if chosen is None else _const(chosen, None)
+            architecture, family = sm_architecture(call.model, backbone if isinstance(backbone, str) else None)
+            decoder_bn_prefixes = SM_DECODER_BN_PREFIXES.get(call.model, ())
+        elif spec.backbone_attribute is not None:
+            preset = _const(argument("preset", 0) or (), None)
+            architecture, family = preset_architecture(call.model, preset if isinstance(preset, str) else None,
+                                                       call.root)
+        weights = spec.default_weights
+        given = argument(spec.weights_keyword, spec.weights_position)
+        if given is not None:
+            value = _const(given, ...)
+            weights = ("none" if value is None else "unknown" if not isinstance(value, str)
+                       else "imagenet" if value in ("imagenet", "noisy-student") else "path")
+        if spec.weights_off_keyword is not None and _const(keywords.get(spec.weights_off_keyword, ()), True) is False:
+            weights = "none"
+        base = Base(architecture or "?", family, weights, self._site(node), provider=spec.provider,
+                    whole_model_pretrained=spec.whole_model_pretrained,
+                    decoder_bn_prefixes=decoder_bn_prefixes,
+                    backbone_attribute=spec.backbone_attribute)
+        self.facts.bases.append(base)
+        if spec.freeze_all_but_bn_keyword is not None and \
+                _const(keywords.get(spec.freeze_all_but_bn_keyword, ()), False) is True:
+            # sm's freeze_model: "Set all layers non trainable, excluding BatchNormalization layers"
+            base.freezes_all_but_bn = True
+            self.facts.events.append(TrainableChange(self._site(node), owner=base, value=False,
+                                                     whole=False, bn="non_bn"))
+        if spec.trainable_keyword is not None and _const(keywords.get(spec.trainable_keyword, ()), True) is False:
+            self.facts.events.append(TrainableChange(self._site(node), owner=base, value=False))
         return base
 
     def _new_model(self, node: ast.Call, positional, keywords) -> tuple:
@@ -1084,7 +1172,7 @@ class Collector:
 
 _PREPROCESSING = re.compile(
     r"preprocess_input|\bRescaling\b|\bNormalization\s*\(|preprocessing_function|\brescale\s*=|/\s*255|"
-    r"\bpreprocess\w*\s*\(")
+    r"\bpreprocess\w*\s*\(|\bget_preprocessing\b")
 
 
 def preprocessing_visible(text: str) -> bool:
@@ -1127,6 +1215,13 @@ def _literal_bool(node: ast.expr) -> bool | None:
     if isinstance(node, ast.Constant) and type(node.value) in (bool, int) and node.value in (0, 1):
         return bool(node.value)
     return None
+
+
+def _const(value: tuple, default):
+    """The one constant an abstract value holds (`BACKBONE = "resnet34"`), else `default`."""
+    if len(value) == 1 and isinstance(value[0], Const):
+        return value[0].value
+    return default
 
 
 def _weights_kind(node: ast.expr) -> str:

@@ -1,7 +1,7 @@
 """What the one traversal of a script learns, in program order. Rules read only these.
 
 A *base* is a pretrained model object created in the script (a `keras.applications`
-constructor or `load_model`). *Events* are what the script does with bases and models, in the
+constructor, a model zoo's constructor, or `load_model`). *Events* are what the script does with bases and models, in the
 order the program does it.
 """
 from __future__ import annotations
@@ -54,6 +54,12 @@ class Base:
     pooling: bool = False             # `pooling="avg"|"max"` adds one layer to a top-less base
     # A feature extractor cut out of another base (`Model(base.input, base.get_layer(n).output)`).
     derived_from: "Base | None" = None
+    # Model zoos (bnlint/script/applications.py): who built it, and what the constructor did.
+    provider: str = "keras.applications"  # "segmentation_models", "keras_hub", ... ("load_model")
+    whole_model_pretrained: bool = True     # False: a new decoder with its own BN around a pretrained encoder
+    freezes_all_but_bn: bool = False        # sm's `encoder_freeze=True`: BN left trainable by the constructor
+    decoder_bn_prefixes: tuple[str, ...] = ()   # names of the BN layers the zoo's decoder adds
+    backbone_attribute: str | None = None  # keras_hub tasks: `task.backbone` is the pretrained part
 
     @property
     def loaded(self) -> bool:

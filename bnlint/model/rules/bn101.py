@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import agree, count, nest_the_base
+from bnlint.model.advice import agree, count, nest_the_base, zoo_fix
 from bnlint.model.check import ModelCheck
 
 CODE = "BN101"
@@ -24,4 +24,5 @@ def check(model: ModelCheck) -> list[Finding]:
     else:
         effect = f"unfreezing {agree(n, 'it', 'them')} switches fit() to batch statistics"
     message = f"{count(n, 'frozen BN layer')} of {what}: {effect}"
-    return [model.finding(CODE, message, flattened, nest_the_base(model.target), architecture=arch)]
+    return [model.finding(CODE, message, flattened, zoo_fix(arch, model.target) or nest_the_base(model.target),
+                          architecture=arch)]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bnlint.finding import Finding
-from bnlint.model.advice import ISSUE_20285, agree, count, keep_bn_in_inference
+from bnlint.model.advice import ISSUE_20285, agree, count, keep_bn_in_inference, zoo_fix
 from bnlint.model.check import ModelCheck
 from bnlint.model.graph import Layer
 from bnlint.model.semantics import BNMode
@@ -54,6 +54,7 @@ def check(model: ModelCheck) -> list[Finding]:
                        f"overwrites {their} pretrained statistics")
         else:
             message = f"{subject} next to frozen pretrained layers: fit() overwrites {their} statistics"
-        findings.append(model.finding(CODE, message, layers, keep_bn_in_inference(target),
-                                      architecture=model.architecture(layers)))
+        arch = model.architecture(layers)
+        findings.append(model.finding(CODE, message, layers, zoo_fix(arch, target) or keep_bn_in_inference(target),
+                                      architecture=arch))
     return findings

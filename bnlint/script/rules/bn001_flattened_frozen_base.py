@@ -32,7 +32,7 @@ def check(facts: Facts, target: KerasTarget):
     for model in facts.models:
         for component in model.components:
             base = component.base
-            if component.kind != "flattened" or not is_transfer_base(facts, base):
+            if component.kind != "flattened" or not is_transfer_base(facts, base) or not base.whole_model_pretrained:
                 continue
             freezes = [c for c in changes_covering(facts, base)
                        if c.value is False and c.bn != "non_bn"]

@@ -9,6 +9,10 @@ moving statistics. A BN guard (BN layers kept frozen) silences it, and so does a
 `base(x, training=False)` on targets that honour it once the base is trainable (tf.keras 2 /
 tf_keras, Keras >= 3.16; not Keras 3.0-3.15, keras-team/keras#20285). A base that was never frozen
 and is fine-tuned in full is ordinary fine-tuning.
+
+A model zoo constructor can do the partial freezing itself: segmentation_models'
+`encoder_freeze=True` freezes every encoder layer except BatchNormalization (the facts record it
+as a change at the constructor call); that finding gets the zoo's own message and fix.
 """
 from __future__ import annotations
 
@@ -43,6 +47,11 @@ def check(facts: Facts, target: KerasTarget):
         change, fit, unfrozen = found
         site = change.site.reportable or (fit.site.reportable if fit is not None else None)
         if site is None:
+            continue
+        if base.freezes_all_but_bn and change.site.node is base.site.node:
+            yield Report(CODE, site, _encoder_freeze_message(base), _encoder_freeze_help(base, target),
+                         related=((fit.site, "trained here with the encoder's BN layers trainable"),)
+                         if fit is not None and not fit.site.external else ())
             continue
         yield Report(CODE, site, _message(base, unfrozen, nested_false, target), _help(base, target),
                      fix=fix.offer(facts, base, change, fit, target))
@@ -119,3 +128,22 @@ def _help(base: Base, target: KerasTarget) -> str:
     if target.honours_nested_training_false_when_trainable:
         return f"Call it as `{name}(inputs, training=False)`, or {guard}."
     return f"Keep BN frozen: {guard}."
+
+
+# --- a constructor that freezes every pretrained layer except BN (segmentation_models) ---------
+
+def _encoder_freeze_message(base: Base) -> str:
+    return (f"{describe(base)} is built with `encoder_freeze=True`: its encoder's BN layers train on batch "
+            "statistics next to frozen convolutions")
+
+
+def _encoder_freeze_help(base: Base, target: KerasTarget) -> str:
+    name = code_name(base)
+    quoted = [f'"{prefix}"' for prefix in base.decoder_bn_prefixes or ("decoder_",)]
+    prefixes = quoted[0] + "," if len(quoted) == 1 else ", ".join(quoted)
+    if target.legacy:
+        return STANDALONE_BN_FIX if target.standalone else (
+            "On TF 1.x a frozen BN still uses batch statistics: call the encoder's BN layers with `training=False`.")
+    return (f"Before compile(), set `trainable = False` on each BatchNormalization layer of `{name}` whose name "
+            f"does not start with ({prefixes}) (new decoder BN must train), or train all: "
+            f"`sm.utils.set_trainable({name})`.")

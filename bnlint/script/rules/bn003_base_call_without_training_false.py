@@ -26,6 +26,8 @@ def check(facts: Facts, target: KerasTarget):
     for call in facts.base_calls:
         if call.training == "false" or not is_transfer_base(facts, call.base):
             continue
+        if not call.base.whole_model_pretrained:
+            continue        # a segmentation model: its new decoder's BN layers must train
         if not call.symbolic and id(call) not in wired:
             continue        # `base(image_batch)` on data: plain inference, nothing is being built
         yield Report(CODE, call.site, _message(call), _help(call, target),

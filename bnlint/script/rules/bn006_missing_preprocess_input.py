@@ -1,4 +1,4 @@
-"""BN006: an ImageNet-weighted `keras.applications` base whose family needs `preprocess_input`,
+"""BN006: an ImageNet-weighted `keras.applications` (or model-zoo) base whose family needs `preprocess_input`,
 with no preprocessing visible anywhere in the script.
 
 The pretrained filters and BN moving statistics expect the family's ImageNet preprocessing
@@ -28,9 +28,10 @@ def check(facts: Facts, target: KerasTarget):
             continue
         # ResNet50 has its own module in every Keras; ResNet101/152 only share `resnet`.
         submodule = "resnet50" if base.architecture == "ResNet50" else family.module
-        module = f"keras.applications.{submodule}.preprocess_input"
+        # a model zoo names its own preprocessing (bnlint/script/applications.py)
+        apply = family.preprocess or f"`keras.applications.{submodule}.preprocess_input`"
         yield Report(
             CODE, base.site,
             f"{describe(base)} has ImageNet weights but no `preprocess_input`: every activation shifts",
-            f"Apply `{module}` to the images, in the input pipeline or as the model's first step before "
+            f"Apply {apply} to the images, in the input pipeline or as the model's first step before "
             f"`{code_name(base)}`.")

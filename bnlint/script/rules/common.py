@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from bnlint.script.facts import Base, Facts, Fit, ModelFact, TrainableChange
-from bnlint.target import KerasTarget
 
 
 def changes_covering(facts: Facts, base: Base) -> list[TrainableChange]:
