@@ -27,6 +27,7 @@ class LiveModel:
     graph: ModelGraph
     layers: dict[str, Any]          # graph path -> live layer object, for every layer Keras exposes
     keras: KerasRuntime
+    model: Any                      # the live model object itself
 
     def bn_layers(self) -> list[tuple[Layer, Any]]:
         return [(layer, self.layers[layer.path]) for layer in self.graph.bn_layers() if layer.path in self.layers]
@@ -46,7 +47,7 @@ def graph_from_live_model(model: Any, limits: Limits | None = None) -> LiveModel
     graph = ModelGraph(root=root, format="live", keras_version=runtime.version, writer=runtime.target,
                        has_training_config=_compiled(model),
                        weights_loader=lambda g: _live_weights(g, layers, model, runtime))
-    return LiveModel(graph, layers, runtime)
+    return LiveModel(graph, layers, runtime, model)
 
 
 def _attach_live_layers(root: Layer, model: Any) -> dict[str, Any]:
