@@ -8,6 +8,7 @@ and usage errors cost nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -104,13 +105,14 @@ def _probe(args) -> int:
     static = [f for f in check_graph(graph, display, ctx) if f.code.startswith("BN1")]
 
     # 2. Load with Keras.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")    # TensorFlow's C++ start-up chatter
     try:
         from bnlint.runtime.keras_env import installed_keras
 
         runtime = installed_keras()
     except ImportError as e:
         raise UsageError(f"bnlint probe needs TensorFlow and Keras ({e}): pip install 'bnlint[tf]'") from None
-    model = _load(args.model, runtime, args.unsafe_load)
+    model = _load(args.model, runtime, args.unsafe_load, graph.writer)
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1:
         raise UsageError(f"the probe feeds one input array; {display} has {len(inputs)} inputs")
@@ -160,7 +162,7 @@ def _batch_bounds(total: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def _load(path: Path, runtime, unsafe: bool):
+def _load(path: Path, runtime, unsafe: bool, writer):
     """Load read-only with the installed Keras; every failure is a usage error naming the cause."""
     if runtime.keras3 and path.is_dir():
         raise UsageError(f"{path} is a SavedModel folder, which Keras 3 cannot load as a Keras model; run the "
@@ -169,4 +171,6 @@ def _load(path: Path, runtime, unsafe: bool):
     try:
         return loader(str(path), compile=False, safe_mode=not unsafe)
     except Exception as exc:  # noqa: BLE001 - Keras raises anything from ValueError to TypeError here
-        raise UsageError(f"{runtime.label} cannot load {path}: {type(exc).__name__}: {exc}") from None
+        hint = (" (a file written by Keras 2 may load with tf_keras: set TF_USE_LEGACY_KERAS=1)"
+                if runtime.keras3 and writer is not None and not writer.keras3 else "")
+        raise UsageError(f"{runtime.label} cannot load {path}{hint}: {type(exc).__name__}: {exc}") from None
