@@ -82,7 +82,7 @@ class BatchNormCheck(_Callback):
         self.findings: list = []
         self.measurements: list = []
         self._batches: list | None = None
-        self._live = None
+        self._prober = None
 
     def _implements_train_batch_hooks(self) -> bool:
         return False
@@ -96,7 +96,7 @@ class BatchNormCheck(_Callback):
     def on_train_begin(self, logs=None):
         from bnlint.api import check_model
 
-        self._live = None              # trainable flags may have changed since the last fit()
+        self._prober = None            # trainable flags may have changed since the last fit()
         options = {"target_keras": self.target_keras} if self.target_keras is not None else {}
         self.findings = check_model(self.model, **options)
         shown = [f for f in self.findings if f.severity.rank >= _RANK[self.min_severity]]
@@ -112,15 +112,16 @@ class BatchNormCheck(_Callback):
         if self.data is None or (epoch + 1) % self.every:
             return
         from bnlint.runtime.live_graph import graph_from_live_model
-        from bnlint.runtime.measure import measure
+        from bnlint.runtime.measure import Prober
         from bnlint.runtime.report import verdict
 
         model = self.model
-        if self._live is None:
-            self._live = graph_from_live_model(model)
+        if self._prober is None:
+            # traced once per fit(): later epochs cost two compiled forward passes (TensorFlow backends)
+            self._prober = Prober(graph_from_live_model(model), threshold=self.threshold, compiled=True)
         if self._batches is None:
-            self._batches = self._held_batches(self._live.keras)
-        measurement = measure(self._live, self._batches, threshold=self.threshold)
+            self._batches = self._held_batches(self._prober.live.keras)
+        measurement = self._prober.run(self._batches)
         self.measurements.append((epoch, measurement))
         if measurement.diverged:
             warnings.warn(f"epoch {epoch + 1}: inference-mode BN statistics lag behind training mode: "

@@ -214,3 +214,23 @@ def test_help_says_loading_runs_code_and_imports_no_tensorflow():
     assert result.returncode == 0, result.stderr
     assert "--unsafe-load" in result.stdout and "Loading a model runs Keras code" in result.stdout
     assert "safe_mode=True" in result.stdout and "never written to" in result.stdout
+
+
+def test_the_compiled_measurement_agrees_with_the_eager_one(keras, scenario):
+    from bnlint.runtime.live_graph import graph_from_live_model
+    from bnlint.runtime.measure import Prober, measure
+
+    model = keras.saving.load_model(scenario / "short.keras", compile=False)
+    raw = np.load(scenario / "raw.npy")
+    live = graph_from_live_model(model)
+    eager = measure(live, [raw[:6], raw[6:]])
+    prober = Prober(live, compiled=True)
+    assert prober.compiled
+    for compiled in (prober.run([raw[:6], raw[6:]]), prober.run([raw[:6], raw[6:]])):   # traced once, run twice
+        assert [(g.path, g.order, g.training_mode, g.diverged) for g in compiled.layers] == \
+               [(g.path, g.order, g.training_mode, g.diverged) for g in eager.layers]
+        for a, b in zip(compiled.layers, eager.layers):
+            assert a.gap == pytest.approx(b.gap, rel=1e-3) and a.batch_variance == pytest.approx(b.batch_variance, rel=1e-3)
+            assert a.updates_needed == pytest.approx(b.updates_needed, abs=1)
+        assert compiled.disagreeing == eager.disagreeing
+        assert compiled.largest_difference == pytest.approx(eager.largest_difference, abs=1e-4)
