@@ -29,7 +29,7 @@ def _fit(model, callback, steps=2, epochs=1):
     raw, labels, _ = scenarios.images()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(np.repeat(raw, steps, axis=0), np.repeat(labels, steps), batch_size=12, epochs=epochs, verbose=0,
+        model.fit(np.tile(raw, (steps, 1, 1, 1)), np.tile(labels, steps), batch_size=12, epochs=epochs, verbose=0,
                   shuffle=False, callbacks=[callback])
     from bnlint.keras import BatchNormWarning
 
