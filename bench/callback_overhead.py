@@ -9,10 +9,11 @@ Models: the runtime tests' scenario model (tests/scenarios.py: a flattened 2-BN 
 fine-tuned on 12 raw images, one batch of 12 per step) and a keras.applications MobileNetV2 (alpha 0.35,
 32x32x3, weights=None, 52 BN layers, flattened and trainable) as the fixtures' application model. For each,
 fit() runs 6 epochs of S steps with two callbacks: a timer first (epoch begin/end times, so the epoch time
-excludes the check) and BatchNormCheck(data=<the held batch>) with its on_epoch_end timed. Overhead =
-check time / epoch time, median over epochs 2-6 (epoch 1 includes tracing). on_train_begin (the model
-rules, once per fit()) and the first check (which traces both passes with tf.function, once per fit()) are
-reported in absolute time.
+excludes the check) and BatchNormCheck(data=<the held batch>) with its on_epoch_end timed, once with eager
+measurements and once compiled (traced at the second measurement, as the callback does when 20 or more
+measurements remain in a fit()). Overhead = check time / epoch time, median over the epochs after the
+traced ones (epoch 1 traces fit()). on_train_begin (the model rules, once per fit()) and the tracing of the
+two probe passes (once per fit()) are reported in absolute time.
 """
 from __future__ import annotations
 
@@ -60,10 +61,14 @@ def _models(keras):
     return [("scenario CNN (2 BN, 8x8x3)", scenario, 12), ("MobileNetV2 a=0.35 (52 BN, 32x32x3)", mobilenet, 32)]
 
 
-def _run(keras, build, batch: int, steps: int, epochs: int = 6):
+def _run(keras, build, batch: int, steps: int, compiled: bool, epochs: int = 6):
     import numpy as np
 
+    import bnlint.keras
     from bnlint.keras import BatchNormCheck
+
+    # eager: never trace; compiled: trace at the second measurement (as a long fit() would)
+    bnlint.keras.COMPILE_WHEN_CHECKS_LEFT = 0 if compiled else 10**9
 
     model, x, y = build()
 
@@ -98,9 +103,10 @@ def _run(keras, build, batch: int, steps: int, epochs: int = 6):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(xs, ys, batch_size=batch, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer, check])
-    ratios = [c / e for c, e in zip(check.checks[1:], timer.epochs[1:])]
-    return (statistics.median(timer.epochs[1:]), statistics.median(check.checks[1:]), statistics.median(ratios),
-            check.begin, check.checks[0])
+    skip = 2 if compiled else 1           # epoch 1 traces fit(); with compiled, check 2 traces the probe
+    ratios = [c / e for c, e in zip(check.checks[skip:], timer.epochs[skip:])]
+    return (statistics.median(timer.epochs[skip:]), statistics.median(check.checks[skip:]),
+            statistics.median(ratios), check.begin, check.checks[1] if compiled else None)
 
 
 def main() -> int:
@@ -115,18 +121,20 @@ def main() -> int:
     rows = []
     for name, build, batch in _models(keras):
         for steps in (int(s) for s in args.steps.split(",")):
-            epoch, check, ratio, begin, first = _run(keras, build, batch, steps)
-            row = (f"| {version} | {name} | {steps} x {batch} | {epoch * 1000:.0f} ms | {check * 1000:.1f} ms | "
-                   f"{ratio * 100:.1f} % | {first * 1000:.0f} ms | {begin * 1000:.0f} ms |")
-            print(row, flush=True)
-            rows.append(row)
+            for compiled in (False, True):
+                epoch, check, ratio, begin, trace = _run(keras, build, batch, steps, compiled)
+                row = (f"| {version} | {name} | {steps} x {batch} | {'compiled' if compiled else 'eager'} | "
+                       f"{epoch * 1000:.0f} ms | {check * 1000:.1f} ms | {ratio * 100:.1f} % | "
+                       f"{'-' if trace is None else f'{trace * 1000:.0f} ms'} | {begin * 1000:.0f} ms |")
+                print(row, flush=True)
+                rows.append(row)
     load = os.getloadavg()
     header = ("# BatchNormCheck overhead\n\nWritten by `bench/callback_overhead.py` (see its docstring for the "
               f"method). Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
               f"{platform.python_version()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end of "
               "the first run (the machine is shared).\n\n"
-              "| Keras | model | steps x batch per epoch | epoch (median) | epoch-end check (median) | "
-              "check / epoch | first check (traces both passes) | on_train_begin |\n|---|---|---|---|---|---|---|---|\n")
+              "| Keras | model | steps x batch per epoch | measurement | epoch (median) | epoch-end check (median) | "
+              "check / epoch | tracing (once per fit) | on_train_begin |\n|---|---|---|---|---|---|---|---|---|\n")
     if args.append and args.results.exists():
         args.results.write_text(args.results.read_text() + "\n".join(rows) + "\n")
     else:

@@ -10,7 +10,10 @@ with `strict=True`, before a single step is spent. At the end of every `every`-t
 variables restored afterwards) and warns when the inference-mode statistics lag behind: the layer
 where the modes part ways, with the numbers and the updates still needed. Keras does not pass
 `validation_data` to callbacks, so give the held batch as `data` (an array, or an (x, y) tuple);
-without it only the start-of-training check runs.
+without it only the start-of-training check runs. Measurements run eagerly; from the second one on,
+when at least 20 remain in this fit() on a TensorFlow backend, both passes are traced once with
+tf.function (10 to 30 eager measurements' worth) and each later measurement is two compiled forward
+passes.
 
 Works with Keras 3 and tf_keras (the base class follows TF_USE_LEGACY_KERAS; the hooks tf_keras
 looks for are defined either way). Importing this module imports Keras.
@@ -30,6 +33,8 @@ else:
 __all__ = ["BatchNormCheck", "BatchNormWarning", "BatchNormError"]
 
 _RANK = {"info": 0, "warning": 1, "error": 2}
+# From the second measurement on, trace both passes when at least this many measurements remain.
+COMPILE_WHEN_CHECKS_LEFT = 20
 
 
 class BatchNormWarning(UserWarning):
@@ -117,8 +122,11 @@ class BatchNormCheck(_Callback):
 
         model = self.model
         if self._prober is None:
-            # traced once per fit(): later epochs cost two compiled forward passes (TensorFlow backends)
-            self._prober = Prober(graph_from_live_model(model), threshold=self.threshold, compiled=True)
+            self._prober = Prober(graph_from_live_model(model), threshold=self.threshold)
+        elif not self._prober.compiled and self._checks_left(epoch) >= COMPILE_WHEN_CHECKS_LEFT:
+            # Tracing both passes costs 10-30 eager measurements; after it a measurement is two
+            # compiled forward passes (TensorFlow backends). Worth it only for many more checks.
+            self._prober = Prober(self._prober.live, threshold=self.threshold, compiled=True)
         if self._batches is None:
             self._batches = self._held_batches(self._prober.live.keras)
         measurement = self._prober.run(self._batches)
@@ -126,6 +134,11 @@ class BatchNormCheck(_Callback):
         if measurement.diverged:
             warnings.warn(f"epoch {epoch + 1}: inference-mode BN statistics lag behind training mode: "
                           f"{verdict(measurement)}", BatchNormWarning, stacklevel=2)
+
+    def _checks_left(self, epoch: int) -> int:
+        """Measurements still to come in this fit(), counting this one (0 when Keras does not say)."""
+        epochs = (self.params or {}).get("epochs") or 0
+        return max(0, (epochs - epoch - 1) // self.every + 1)
 
     def _held_batches(self, runtime) -> list:
         import numpy
