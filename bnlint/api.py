@@ -65,22 +65,23 @@ def check_model(model: Any, **options: Any) -> list[Finding]:
     `trainable` flags and BN variables, the optimizer's step count) into the same format-free graph,
     so the same rules run. The target is the Keras actually running the model unless
     `target_keras` says otherwise. `path` (keyword) names the model in findings (default: its name).
-    TensorFlow/Keras are imported only because the model already uses them.
+    The graph comes from bnlint.live (shared with the IPython extension). TensorFlow/Keras are
+    imported only because the model already uses them.
     """
+    from bnlint import catalogue
     from bnlint.context import RuleContext
     from bnlint.errors import BnlintInputError
+    from bnlint.live import graph_from_live_model
     from bnlint.model import check_graph
-    from bnlint.runtime.live_graph import graph_from_live_model
 
     display = str(options.pop("path", None) or getattr(model, "name", None) or "<model>")
     settings = _settings_function(options)(Path.cwd())
-    from bnlint import catalogue
-
     ctx = RuleContext(enabled=settings.selection.enabled(catalogue.all_codes()), target=settings.target,
                       max_moving_variance=settings.max_moving_variance, limits=settings.limits)
     try:
-        live = graph_from_live_model(model, ctx.limits)
-        findings = check_graph(live.graph, display, ctx)
+        graph = graph_from_live_model(model, ctx.limits.max_nesting)
+        # the Keras that built the model is known here, not guessed: it is the target unless overridden
+        findings = check_graph(graph, replace(ctx, target=ctx.target or graph.writer), display)
     except BnlintInputError as e:
         findings = [Finding(e.code, e.reason, display)]
     return sorted((replace(f, severity=catalogue.severity_for(f)) if f.severity is None else f

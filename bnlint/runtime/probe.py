@@ -102,7 +102,7 @@ def _probe(args) -> int:
     if lambdas and not args.unsafe_load:
         raise UsageError(f"{display} has Lambda layer(s) ({', '.join(lambdas[:3])}): loading it runs their Python "
                          "code. Refused; pass --unsafe-load if you trust the file")
-    static = [f for f in check_graph(graph, display, ctx) if f.code.startswith("BN1")]
+    static = [f for f in check_graph(graph, ctx, display) if f.code.startswith("BN1")]
 
     # 2. Load with Keras.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")    # TensorFlow's C++ start-up chatter
