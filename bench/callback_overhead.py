@@ -41,7 +41,6 @@ def _keras(name: str):
 
 def _models(keras):
     import numpy as np
-
     import scenarios
 
     raw, labels, _ = scenarios.images()

@@ -23,7 +23,7 @@ from bnlint.errors import UsageError
 from bnlint.finding import Finding
 from bnlint.target import KerasTarget
 
-__all__ = ["check_paths", "check_source", "check_model"]
+__all__ = ["check_model", "check_paths", "check_source"]
 
 _OPTIONS = {"select", "extend_select", "ignore", "target_keras", "config", "use_config"}
 

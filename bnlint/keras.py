@@ -30,7 +30,7 @@ if legacy_keras_requested():
 else:
     from keras.callbacks import Callback as _Callback
 
-__all__ = ["BatchNormCheck", "BatchNormWarning", "BatchNormError"]
+__all__ = ["BatchNormCheck", "BatchNormError", "BatchNormWarning"]
 
 _RANK = {"info": 0, "warning": 1, "error": 2}
 # From the second measurement on, trace both passes when at least this many measurements remain.

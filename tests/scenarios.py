@@ -41,7 +41,7 @@ def bn_base(keras, name: str = "base"):
 def pretrained_base(keras, seed: int = 0):
     """A base trained 50 steps in training mode on preprocessed inputs (its BN statistics follow them)."""
     keras.utils.set_random_seed(seed)
-    raw, labels, preprocessed = images(seed)
+    _, labels, preprocessed = images(seed)
     base = bn_base(keras)
     model = keras.Model(base.input, keras.layers.Dense(3, activation="softmax", name="pre_head")(base.output))
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")

@@ -111,9 +111,9 @@ def table(m: Measurement) -> str:
 
 
 def text_report(model: str, m: Measurement, confirmations: list[Confirmation]) -> str:
-    lines = [verdict(m),
-             f"{model}: probed with {m.keras} on {m.samples} samples in batches of up to {m.batch_size}; target "
-             f"{m.target.describe()}; gap threshold {m.threshold:g} ('!' = over it in training mode)", ""]
+    context = (f"{model}: probed with {m.keras} on {m.samples} samples in batches of up to {m.batch_size}; target "
+               f"{m.target.describe()}; gap threshold {m.threshold:g} ('!' = over it in training mode)")
+    lines = [verdict(m), context, ""]
     lines.append(table(m) if m.layers else "(no BatchNormalization layer ran)")
     if confirmations:
         lines += ["", f"static findings on {model}:"]
