@@ -1,5 +1,5 @@
 """Command line: `bnlint [options] [PATH ...]`, `bnlint rule CODE`, `bnlint rules`,
-`bnlint server` (the language server for editors, bnlint.lsp).
+`bnlint server` (the language server for editors, bnlint.lsp), `bnlint probe` (bnlint.runtime).
 
 Kept light on purpose: `bnlint --version` imports nothing heavy; h5py and the analyzers load
 only when a file that needs them is checked.
@@ -28,7 +28,9 @@ def _check_parser() -> argparse.ArgumentParser:
         prog="bnlint",
         description="Catch the BatchNormalization pitfalls of Keras transfer learning in scripts, notebooks and saved models.",
         epilog="Subcommands: `bnlint rule CODE` explains a rule, `bnlint rules` lists them, "
-               "`bnlint server` runs the language server for editors (stdio; needs bnlint[lsp]).",
+               "`bnlint server` runs the language server for editors (stdio; needs bnlint[lsp]), "
+               "`bnlint probe MODEL --data DATA` runs a model in training and inference mode on data "
+               "(needs bnlint[tf]).",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the current folder); saved_model.pb means its folder")
     p.add_argument("--select", type=_codes_arg, action="extend", metavar="CODES", help="codes or prefixes to enable (replaces the configured selection)")
@@ -193,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
             from bnlint.lsp import main as serve
 
             return serve(argv[1:])
+        if argv and argv[0] == "probe":
+            from bnlint.runtime.probe import main as probe  # imports Keras only after parsing its arguments
+
+            return probe(argv[1:])
         if argv and argv[0] == "check":
             argv = argv[1:]
         return _check_command(argv)

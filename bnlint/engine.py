@@ -262,3 +262,15 @@ def link_models_to_scripts(outcomes: list[FileOutcome]) -> None:
             related = Related(path, line, column, f"the {arch} base is {kind} here",
                               end_line=end_line, end_column=end_column, cell=cell)
             o.findings[i] = replace(f, related=f.related + (related,))
+
+
+def check_script_text(inp: Input, data: bytes, settings: Settings) -> list[Finding]:
+    """Findings for a script or notebook given as bytes (the Python API's check_source); never raises."""
+    try:
+        ctx = context_for(inp, settings)
+        findings, _ = _analyze_script(inp, data, ctx)
+    except BnlintInputError as e:
+        findings = [Finding(e.code, e.reason, inp.display)]
+    except Exception as exc:  # an internal error is a finding, as for files
+        findings = [_internal_error(inp, exc)]
+    return sorted((_with_severity(f) for f in findings), key=lambda f: f.sort_key)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from bnlint.context import RuleContext
 from bnlint.errors import BnlintInputError
 from bnlint.finding import Finding
-from bnlint.model.graph import BNStatistics, Layer, ModelGraph, WeightsSnapshot
+from bnlint.model.graph import BNStatistics, Layer, ModelGraph, SavedOptimizer, WeightsSnapshot
 from bnlint.target import (
     KerasTarget,
     Semantics,
@@ -113,9 +113,19 @@ def graph_from_live_model(model, max_nesting: int = 200) -> ModelGraph:
     root = root_from_model_config(model_config, max_nesting, "model.get_config()")
     _take_live_trainable(root, model)
     graph = ModelGraph(root=root, format="live model", keras_version=target.version, writer=target,
-                       has_training_config=getattr(model, "optimizer", None) is not None)
+                       has_training_config=getattr(model, "optimizer", None) is not None,
+                       optimizer=_live_optimizer(model))
     graph.weights_loader = lambda g: _live_weights(g, model)
     return graph
+
+
+def _live_optimizer(model) -> SavedOptimizer | None:
+    """The compiled optimizer as a saved file records it (class name, `name`), for BN107's doubts."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return None
+    name = getattr(optimizer, "name", None)
+    return SavedOptimizer(class_name=type(optimizer).__name__, name=name if isinstance(name, str) else None)
 
 
 def _live_children(live) -> dict:

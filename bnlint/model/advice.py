@@ -74,7 +74,7 @@ def with_target(help_text: str, target: KerasTarget) -> str:
                 "set target-keras to change]")
     if source.startswith(NO_KERAS_VERSION):
         return f"{help_text} [assumed {target.label}: no keras_version in the file; set target-keras to change]"
-    if source.startswith("file keras_version"):
+    if source.startswith("file keras_version") or target.observed:     # a fact, not an assumption
         return f"{help_text} [for {target.label}: {source}]"
     return f"{help_text} [assumed {target.label}: {source}]"
 

@@ -1,0 +1,145 @@
+"""What `bnlint.keras.BatchNormCheck` costs inside fit(): its epoch-end measurement against the epoch.
+
+Not part of the test suite. Run from the repository root:
+
+    .venv/bin/python bench/callback_overhead.py            # Keras 3 (TensorFlow backend), writes bench/CALLBACK.md
+    TF_USE_LEGACY_KERAS=1 .venv/bin/python bench/callback_overhead.py --keras tf_keras --append
+
+Models: the runtime tests' scenario model (tests/scenarios.py: a flattened 2-BN CNN on 8x8x3 inputs,
+fine-tuned on 12 raw images, one batch of 12 per step) and a keras.applications MobileNetV2 (alpha 0.35,
+32x32x3, weights=None, 52 BN layers, flattened and trainable) as the fixtures' application model. For each,
+fit() runs 6 epochs of S steps with two callbacks: a timer first (epoch begin/end times, so the epoch time
+excludes the check) and BatchNormCheck(data=<the held batch>) with its on_epoch_end timed, once with eager
+measurements and once compiled (traced at the second measurement, as the callback does when 20 or more
+measurements remain in a fit()). Overhead = check time / epoch time, median over the epochs after the
+traced ones (epoch 1 traces fit()). on_train_begin (the model rules, once per fit()) and the tracing of the
+two probe passes (once per fit()) are reported in absolute time.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _keras(name: str):
+    if name == "tf_keras":
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import tf_keras as keras
+    else:
+        import keras
+    return keras
+
+
+def _models(keras):
+    import numpy as np
+    import scenarios
+
+    raw, labels, _ = scenarios.images()
+    weights = scenarios.pretrained_base(keras).get_weights()
+
+    def scenario():
+        return scenarios.flattened(keras, scenarios.base_with(keras, weights)), raw, labels
+
+    def mobilenet():
+        base = keras.applications.MobileNetV2(alpha=0.35, input_shape=(32, 32, 3), include_top=False, weights=None)
+        x = keras.layers.GlobalAveragePooling2D()(base.output)
+        model = keras.Model(base.input, keras.layers.Dense(3, activation="softmax")(x))
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        rng = np.random.default_rng(0)
+        return model, rng.integers(0, 256, size=(32, 32, 32, 3)).astype("float32"), np.arange(32) % 3
+
+    return [("scenario CNN (2 BN, 8x8x3)", scenario, 12), ("MobileNetV2 a=0.35 (52 BN, 32x32x3)", mobilenet, 32)]
+
+
+def _run(keras, build, batch: int, steps: int, compiled: bool, epochs: int = 6):
+    import numpy as np
+
+    import bnlint.keras
+    from bnlint.keras import BatchNormCheck
+
+    # eager: never trace; compiled: trace at the second measurement (as a long fit() would)
+    bnlint.keras.COMPILE_WHEN_CHECKS_LEFT = 0 if compiled else 10**9
+
+    model, x, y = build()
+
+    class Timer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epochs = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append(time.perf_counter() - self.start)
+
+    class TimedCheck(BatchNormCheck):
+        def on_train_begin(self, logs=None):
+            start = time.perf_counter()
+            super().on_train_begin(logs)
+            self.begin = time.perf_counter() - start
+
+        def on_epoch_end(self, epoch, logs=None):
+            start = time.perf_counter()
+            super().on_epoch_end(epoch, logs)
+            self.checks.append(time.perf_counter() - start)
+
+    timer, check = Timer(), TimedCheck(data=x[:batch])
+    check.checks = []
+    repeat = -(-steps * batch // len(x))
+    xs, ys = np.concatenate([x] * repeat)[:steps * batch], np.concatenate([y] * repeat)[:steps * batch]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(xs, ys, batch_size=batch, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer, check])
+    skip = 2 if compiled else 1           # epoch 1 traces fit(); with compiled, check 2 traces the probe
+    ratios = [c / e for c, e in zip(check.checks[skip:], timer.epochs[skip:])]
+    return (statistics.median(timer.epochs[skip:]), statistics.median(check.checks[skip:]),
+            statistics.median(ratios), check.begin, check.checks[1] if compiled else None)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--keras", choices=("keras", "tf_keras"), default="keras")
+    p.add_argument("--steps", default="1,10,100", help="steps per epoch to try (comma separated)")
+    p.add_argument("--results", type=Path, default=ROOT / "bench" / "CALLBACK.md")
+    p.add_argument("--append", action="store_true", help="add rows to the results instead of rewriting them")
+    args = p.parse_args()
+    keras = _keras(args.keras)
+    version = f"{'Keras' if args.keras == 'keras' else 'tf_keras'} {keras.__version__}"
+    rows = []
+    for name, build, batch in _models(keras):
+        for steps in (int(s) for s in args.steps.split(",")):
+            for compiled in (False, True):
+                epoch, check, ratio, begin, trace = _run(keras, build, batch, steps, compiled)
+                row = (f"| {version} | {name} | {steps} x {batch} | {'compiled' if compiled else 'eager'} | "
+                       f"{epoch * 1000:.0f} ms | {check * 1000:.1f} ms | {ratio * 100:.1f} % | "
+                       f"{'-' if trace is None else f'{trace * 1000:.0f} ms'} | {begin * 1000:.0f} ms |")
+                print(row, flush=True)
+                rows.append(row)
+    load = os.getloadavg()
+    header = ("# BatchNormCheck overhead\n\nWritten by `bench/callback_overhead.py` (see its docstring for the "
+              f"method). Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+              f"{platform.python_version()}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end of "
+              "the first run (the machine is shared).\n\n"
+              "| Keras | model | steps x batch per epoch | measurement | epoch (median) | epoch-end check (median) | "
+              "check / epoch | tracing (once per fit) | on_train_begin |\n|---|---|---|---|---|---|---|---|---|\n")
+    if args.append and args.results.exists():
+        args.results.write_text(args.results.read_text() + "\n".join(rows) + "\n")
+    else:
+        args.results.write_text(header + "\n".join(rows) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
