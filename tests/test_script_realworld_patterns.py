@@ -1,4 +1,5 @@
 """Patterns seen in public training scripts (bench/realworld), each as a minimal script written here."""
+import pathlib
 import textwrap
 
 import pytest
@@ -239,3 +240,79 @@ def test_loaded_weights_make_a_base_pretrained():
     """
     assert codes(source, target=KERAS3, enabled={"BN002"}) == ["BN002"]
     assert codes(source.replace('base.load_weights(', 'print('), target=KERAS3, enabled={"BN002"}) == []
+
+
+# --- the three public examples of issue 11, as minimal reproductions written here ---------------
+
+TF_TRANSFER_LEARNING_TUTORIAL = """\
+import tensorflow as tf
+
+train_dataset = tf.keras.utils.image_dataset_from_directory("cats_and_dogs/train", image_size=(160, 160))
+preprocess_input = tf.keras.applications.mobilenet_v2.preprocess_input
+base_model = tf.keras.applications.MobileNetV2(input_shape=(160, 160, 3), include_top=False, weights="imagenet")
+base_model.trainable = False
+inputs = tf.keras.Input(shape=(160, 160, 3))
+x = preprocess_input(inputs)
+x = base_model(x, training=False)
+x = tf.keras.layers.GlobalAveragePooling2D()(x)
+outputs = tf.keras.layers.Dense(1)(x)
+model = tf.keras.Model(inputs, outputs)
+model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate=0.0001), loss="binary_crossentropy")
+history = model.fit(train_dataset, epochs=10)
+
+base_model.trainable = True
+fine_tune_at = 100
+for layer in base_model.layers[:fine_tune_at]:
+    layer.trainable = False
+model.compile(optimizer=tf.keras.optimizers.RMSprop(learning_rate=0.00001), loss="binary_crossentropy")
+history_fine = model.fit(train_dataset, epochs=20, initial_epoch=history.epoch[-1])
+"""
+
+
+def test_tf_transfer_learning_tutorial_is_bn002_on_todays_keras():
+    # unpinned tf.keras today is TensorFlow 2.21's Keras 3.15.1: fit() overrides training=False
+    [finding] = [f for f in analyze_script(pathlib.Path("t.py"), "t.py", TF_TRANSFER_LEARNING_TUTORIAL.encode(),
+                                           context()).findings if f.code in ("BN001", "BN002", "BN003")]
+    assert (finding.code, finding.line) == ("BN002", 16)
+    assert "keras-team/keras#20285" in finding.message
+    assert finding.help.endswith("[assumed Keras 3 < 3.16: no pins, no Keras 2-era API: today's TensorFlow 2.21 "
+                                 "ships Keras 3.15.1; set target-keras to change]")
+    # pinned to TensorFlow 2.15 (tf.keras 2.x), the nested training=False holds
+    assert codes(TF_TRANSFER_LEARNING_TUTORIAL, target="tf-2.15", enabled={"BN001", "BN002", "BN003"}) == []
+
+
+def test_keras_io_efficientnet_fine_tuning_is_clean_on_todays_keras():
+    from test_script_support import FIXTURES
+    path = FIXTURES / "efficientnet_input_tensor.py"   # input_tensor=, frozen, unfreezes the top keeping BN frozen
+    result = analyze_script(path, path.name, path.read_bytes(), context(enabled={"BN001", "BN002"}))
+    assert result.findings == []
+
+
+def test_submodule_of_a_project_package_and_its_keras_import_date_the_script(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "src" / "models").mkdir(parents=True)        # a namespace package: no __init__.py
+    (tmp_path / "src" / "models" / "effnet.py").write_text(textwrap.dedent("""\
+        from keras.applications import EfficientNetB0
+        from keras.layers import Dense
+        from keras.models import Model
+        def build():
+            base = EfficientNetB0(weights="imagenet", include_top=False, pooling="avg")
+            for layer in base.layers:
+                layer.trainable = False
+            return Model(input=base.input, output=Dense(3)(base.output))
+        """))
+    script = tmp_path / "train.py"
+    script.write_text("from src.models import effnet\nmodel = effnet.build()\nmodel.compile('sgd', 'mse')\n"
+                      "model.fit_generator(batches, epochs=3)\n")
+    result = analyze_script(script, "train.py", script.read_bytes(), context(enabled={"BN001"}))
+    # the module's `Model(input=...)` says standalone Keras: BN001 is an error, on the line that built it
+    assert [(f.code, f.line, f.severity) for f in result.findings] == [("BN001", 2, None)]
+    assert "[assumed standalone Keras 2.x: calls Model(input=..., output=...)" in result.findings[0].help
+
+
+def test_a_module_level_number_bounds_a_slice():
+    source = RESNET_HEAD.replace("import tensorflow as tf\n", "import tensorflow as tf\nFREEZE_LAYERS = 2\n") + (
+        "for layer in model.layers[:FREEZE_LAYERS]:\n    layer.trainable = False\n"
+        "for layer in model.layers[FREEZE_LAYERS:]:\n    layer.trainable = True\n"
+        "model.compile('adam', 'mse')\nmodel.fit(x, y)\n")
+    assert codes(source, target=KERAS3, enabled={"BN002"}) == []

@@ -29,6 +29,14 @@ DECISIONS = [
     ("gatherer-topup-b.yaml", "adhishekar07-ml-journey-adhi-day25-day25-transfer-learning-pneumonia-detection-py",
      {"era": "keras3"}, "reviewer-2"),
 ]
+DECISIONS += [
+    ("gatherer-topup-c.yaml", "mpolinowski-tf-cats-n-dogs--main", {"era": "keras3"},
+     "reviewer-3: tf.keras of TF 2.21 still has ImageDataGenerator; no pins"),
+    ("providers.yaml", "aishwarya-netha-autism-detection--efficientnet-b0-4-load-model-py", {"era": "tf2"},
+     "reviewer-3: a sibling cell uses tf.keras.optimizers.legacy (TF 2.11-2.15)"),
+    ("providers.yaml", "keras-team-keras-cv--examples-training-object-detection-pascal-voc-retinanet-py",
+     {"era": "keras3"}, "reviewer-3: requirements.txt pins tensorflow-cpu>=2.16.1"),
+]
 DUPLICATES = [("gatherer-notebooks.yaml", "lebron-jian-deeplearningnote-keraslearningnote-kerascode-4-keras-finetuneinceptionv3-py")]
 
 

@@ -111,14 +111,17 @@ def _project_modules_mention(data: bytes, path: pathlib.Path) -> dict[str, bool]
         raw = (match.group(1) or match.group(2)).decode("ascii", "replace")
         module = raw.lstrip(".")
         for candidate in module_candidates(path, module, len(raw) - len(module), extra):
+            # a module, or a package whose submodules the script imports (`from src.models import effnet`)
+            files = [candidate] if candidate.name != "__init__.py" else [candidate, *sorted(candidate.parent.glob("*.py"))[:20]]
             try:
-                if not candidate.is_file():
-                    continue
-                content = candidate.read_bytes()
+                contents = [f.read_bytes() for f in files if f.is_file()]
             except OSError:
                 continue
-            found["base"] |= any(s in content for s in _BASE_SOURCES) or _FAMILY_CALL.search(content) is not None
-            found["trainable"] |= _TRAINABLE.search(content) is not None
+            if not contents:
+                continue
+            for content in contents:
+                found["base"] |= any(s in content for s in _BASE_SOURCES) or _FAMILY_CALL.search(content) is not None
+                found["trainable"] |= _TRAINABLE.search(content) is not None
             break
     return found
 

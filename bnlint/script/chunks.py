@@ -229,6 +229,15 @@ def _bound_names(stmts: list[ast.stmt]) -> set[str]:
     return bound
 
 
+_NUMBER_CONSTANT = re.compile(r"[A-Za-z_]\w*[ \t]*=[ \t]*-?\d+[ \t]*(?:#[^\n]*)?\r?\n?\Z")
+
+
+def _int_constant(node: ast.expr) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
 class _AstGroups:
     """Top-level statement groups from the stdlib AST (exact)."""
 
@@ -269,13 +278,20 @@ class _AstGroups:
     def binds(self, index: int) -> set[str]:
         return _bound_names(self.groups[index][2])
 
+    def binds_number(self, index: int) -> bool:
+        """`FREEZE_LAYERS = 2`, `fine_tune_at = -20`: an integer constant."""
+        return any(isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                   and _int_constant(stmt.value) for stmt in self.groups[index][2])
+
 
 def _relevant_groups(groups, names: set[str]) -> list[int]:
     """Indices of groups that mention a seed name, or a name bound by a relevant group, or that
     define a function/class a relevant group uses; imports always. `names` grows in place.
     Bound names are computed only for relevant groups (walking every statement is the slow part)."""
     words = groups.words
-    relevant = [groups.has_import(index) or groups.names_architecture(index) for index in range(len(groups))]
+    # module-level numbers too: `FREEZE_LAYERS = 2` decides what `model.layers[:FREEZE_LAYERS]` reaches
+    relevant = [groups.has_import(index) or groups.names_architecture(index) or groups.binds_number(index)
+                for index in range(len(groups))]
     names |= SEED_NAMES
     def_groups: dict[str, list[int]] = {}
     for index in range(len(groups)):
@@ -414,6 +430,9 @@ class _TextGroups:
     def defines(self, index: int) -> list[str]:
         match = _DEF.match(self.texts[index])
         return [match.group(1)] if match else []
+
+    def binds_number(self, index: int) -> bool:
+        return _NUMBER_CONSTANT.match(self.texts[index]) is not None
 
     def names_architecture(self, index: int) -> bool:
         match = _STRING_CONSTANT.match(self.texts[index])

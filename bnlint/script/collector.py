@@ -29,6 +29,7 @@ from bnlint.script.applications import (
 from bnlint.script.chunks import Chunk, parse_python
 from bnlint.script.layer_maps import layer_map, selection
 from bnlint.script.project import module_candidates
+from bnlint.script.target_inference import note_era_signals
 from bnlint.script.facts import (
     Base,
     BaseCall,
@@ -495,10 +496,19 @@ class Collector:
                 for name in (*FAMILIES, "EfficientNetL2", *SEGMENTATION_MODELS):
                     env.set(name, (QName(f"{module}.{name}"),))
             return
+        project = not QName(module or "x").keras_root and module.split(".")[0] not in ("tensorflow", *ZOO_ROOTS)
         for alias in node.names:
             name = alias.name
             bound = alias.asname if alias.asname is not None else name
-            if sibling is not None:
+            if sibling is not None and sibling.bound(name):
+                env.set(bound, sibling.get(name))
+                continue
+            # `from src.models import efficientnet_model`: a submodule of a project package (also a
+            # namespace package without __init__.py)
+            submodule = self._sibling_env(f"{module}.{name}" if module else name, level) if project else None
+            if submodule is not None:
+                env.set(bound, (Module(submodule),))
+            elif sibling is not None:
                 env.set(bound, sibling.get(name))
             elif level == 0:
                 env.set(bound, (QName(f"{module}.{name}"),))
@@ -512,13 +522,15 @@ class Collector:
         return (QName(dotted),)
 
     def _note_import(self, module: str, node, level: int = 0) -> None:
-        if level or self._chunk.external:
+        if level:
             return
         imports = self.facts.imports
         root = QName(module).keras_root
         if module == "tensorflow" or module.startswith("tensorflow."):
             root = root or "tensorflow"
-        if root:
+        if root and self._chunk.external:
+            imports.project_roots.append(root)     # the Keras the project's own modules import
+        elif root:
             imports.import_roots.append(root)
             if self._scope == "module" and self._statement is not None:
                 imports.import_sites.append((self._site(node), root))
@@ -545,6 +557,7 @@ class Collector:
                 return None
             if _PREPROCESSING.search(text):
                 self.facts.preprocessing_visible = True
+            note_era_signals(self.facts.imports, text)     # the project's code dates the script too
             anchor = self._anchors[-1] if self._anchors else (
                 self._site(self._statement) if self._statement is not None and not self._chunk.external else None)
             helper = Collector(self.facts, candidate, self.follow_imports - 1, self.extra_folders,

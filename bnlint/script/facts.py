@@ -173,6 +173,8 @@ class ImportFacts:
     # in program order, and those its imports name ("tensorflow" for a bare `import tensorflow`).
     keras_roots: list[str] = field(default_factory=list)
     import_roots: list[str] = field(default_factory=list)
+    # Keras packages the project modules the script imports name (when the script itself names none).
+    project_roots: list[str] = field(default_factory=list)
     # Top-level imports of a Keras package: where a fix may add `from ... import Input`.
     import_sites: list = field(default_factory=list)
     # API that dates the script (era_signals.EraSignal), in table order: decides the target

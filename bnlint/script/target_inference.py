@@ -21,7 +21,7 @@ TODAY = "no pins, no Keras 2-era API: today's TensorFlow 2.21 ships Keras 3.15.1
 
 
 def infer_targets(imports: ImportFacts) -> tuple[KerasTarget, ...]:
-    roots = imports.keras_roots or imports.import_roots
+    roots = imports.keras_roots or imports.import_roots or imports.project_roots
     signals = imports.era_signals
     by_era = {}
     for signal in signals:
