@@ -37,7 +37,8 @@ DECISIONS += [
     ("providers.yaml", "keras-team-keras-cv--examples-training-object-detection-pascal-voc-retinanet-py",
      {"era": "keras3"}, "reviewer-3: requirements.txt pins tensorflow-cpu>=2.16.1"),
 ]
-DUPLICATES = [("gatherer-notebooks.yaml", "lebron-jian-deeplearningnote-keraslearningnote-kerascode-4-keras-finetuneinceptionv3-py")]
+DUPLICATES = [("gatherer-notebooks.yaml", "lebron-jian-deeplearningnote-keraslearningnote-kerascode-4-keras-finetuneinceptionv3-py"),
+              ("gatherer-notebooks.yaml", "ivplatnu-deepcovidxr-train-py")]
 
 
 def main():

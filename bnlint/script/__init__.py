@@ -14,6 +14,7 @@ asked. `applications.py` knows the keras.applications families.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pathlib
 import re
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ _NEEDS = {
 _BASE_RULES = frozenset({"BN001", "BN002", "BN003", "BN006", "BN007"})
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.M)
 # A keras.applications constructor called by its bare name (fragments that never import it).
+_TRAINS = re.compile(rb"\.(?:fit|fit_generator|train_on_batch)\s*\(")
+_FAMILY_STEMS = (b"ResNet", b"Inception", b"Xception", b"MobileNet", b"DenseNet", b"NASNet", b"EfficientNet", b"RegNet")
 _FAMILY_CALL = re.compile(rb"\b(?:ResNet|Inception|Xception|MobileNet|DenseNet|NASNet|EfficientNet|RegNet)\w*\s*\(")
 
 
@@ -86,10 +89,11 @@ def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> 
             return True
     if not enabled & _BASE_RULES:
         return False
-    constructs = b"applications" in data or _FAMILY_CALL.search(data) is not None
+    constructs = b"applications" in data or _calls_a_family(data)
     loads = b"load_model" in data
     changes_trainable = _TRAINABLE.search(data) is not None
-    if not (constructs and changes_trainable):
+    if not (constructs and changes_trainable) and (constructs or changes_trainable or _TRAINS.search(data)):
+        # the rest may be in the project modules it imports (a model built in `models.py`)
         project = _project_modules_mention(data, path)
         constructs = constructs or project["base"]
         changes_trainable = changes_trainable or project["trainable"]
@@ -113,17 +117,33 @@ def _project_modules_mention(data: bytes, path: pathlib.Path) -> dict[str, bool]
         for candidate in module_candidates(path, module, len(raw) - len(module), extra):
             # a module, or a package whose submodules the script imports (`from src.models import effnet`)
             files = [candidate] if candidate.name != "__init__.py" else [candidate, *sorted(candidate.parent.glob("*.py"))[:20]]
-            try:
-                contents = [f.read_bytes() for f in files if f.is_file()]
-            except OSError:
+            mentions = [_module_mentions(f) for f in files]
+            mentions = [m for m in mentions if m is not None]
+            if not mentions:
                 continue
-            if not contents:
-                continue
-            for content in contents:
-                found["base"] |= any(s in content for s in _BASE_SOURCES) or _FAMILY_CALL.search(content) is not None
-                found["trainable"] |= _TRAINABLE.search(content) is not None
+            for base, trainable in mentions:
+                found["base"] |= base
+                found["trainable"] |= trainable
             break
     return found
+
+
+def _calls_a_family(data: bytes) -> bool:
+    # substring tests first: the regex over every file of a big tree is the slow part
+    return any(stem in data for stem in _FAMILY_STEMS) and _FAMILY_CALL.search(data) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_mentions(path: pathlib.Path) -> tuple[bool, bool] | None:
+    """(builds a base, changes `trainable`) for a project module; None if it is not a readable file."""
+    try:
+        if not path.is_file():
+            return None
+        content = path.read_bytes()
+    except OSError:
+        return None
+    return (any(s in content for s in _BASE_SOURCES) or _calls_a_family(content),
+            _TRAINABLE.search(content) is not None)
 
 
 def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: RuleContext) -> ScriptResult:

@@ -27,11 +27,12 @@ class EraSignal:
     what: str
     pattern: re.Pattern
     source: str
+    quick: re.Pattern               # the pattern alone: a cheap first look before the anchored one
 
 
 def _signal(era: str, what: str, pattern: str, source: str) -> EraSignal:
     # Anchored at the line start through code that is not a comment or a string's text.
-    return EraSignal(era, what, re.compile(r"^[^#\n]*?" + pattern, re.M), source)
+    return EraSignal(era, what, re.compile(r"^[^#\n]*?" + pattern, re.M), source, re.compile(pattern, re.M))
 
 
 _OPTIMIZERS = r"(?:Adam|SGD|RMSprop|Adagrad|Adadelta|Adamax|Nadam|Ftrl)"
@@ -110,4 +111,4 @@ SIGNALS: tuple[EraSignal, ...] = (
 
 def era_signals_in(text: str) -> list[EraSignal]:
     """The signals a script's text shows, in table order."""
-    return [signal for signal in SIGNALS if signal.pattern.search(text)]
+    return [signal for signal in SIGNALS if signal.quick.search(text) and signal.pattern.search(text)]

@@ -2,7 +2,8 @@
 
 `from models import build` resolves like Python would for a script run from its folder or from
 the project root: the script's folder, then each folder above it up to the project root (a folder
-holding `.git`, `pyproject.toml`, `setup.py` or `setup.cfg`; at most `MAX_LEVELS_UP`), then folders the
+holding `.git`, `pyproject.toml`, `setup.py` or `setup.cfg`; at most `MAX_LEVELS_UP`; without one, only
+the packages the script sits in; never an installed environment), then folders the
 script adds with a literal `sys.path.append("...")` / `sys.path.insert(0, "...")`. Relative imports
 (`from .nets import x`) resolve against the importing module's package.
 """
@@ -14,18 +15,30 @@ import re
 
 MAX_LEVELS_UP = 3
 _ROOT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
+_ENVIRONMENTS = ("site-packages", "dist-packages")
 _SYS_PATH = re.compile(r"""sys\.path\.(?:append|insert)\(\s*(?:\d+\s*,\s*)?[rbu]?["']([^"'\n]+)["']\s*\)""")
 
 
 @functools.lru_cache(maxsize=256)
 def search_folders(script_folder: pathlib.Path) -> tuple[pathlib.Path, ...]:
-    """The script's folder and the folders above it up to the project root."""
+    """The script's folder and the folders above it up to the project root (a root marker within
+    MAX_LEVELS_UP); without one, only the packages (`__init__.py`) the script sits in. Never an
+    installed environment (`site-packages`)."""
     folders = [script_folder]
+    parents = [p for p in list(script_folder.parents)[:MAX_LEVELS_UP]]
     if any((script_folder / marker).exists() for marker in _ROOT_MARKERS):
         return tuple(folders)
-    for parent in list(script_folder.parents)[:MAX_LEVELS_UP]:
-        folders.append(parent)
-        if any((parent / marker).exists() for marker in _ROOT_MARKERS):
+    root = next((i for i, p in enumerate(parents) if any((p / m).exists() for m in _ROOT_MARKERS)), None)
+    for index, parent in enumerate(parents):
+        if parent.name in _ENVIRONMENTS:
+            break
+        if root is not None:
+            folders.append(parent)
+            if index == root:
+                break
+        elif (folders[-1] / "__init__.py").exists():
+            folders.append(parent)
+        else:
             break
     return tuple(folders)
 
