@@ -136,6 +136,11 @@ def test_no_rewrite_and_no_bn002_fix_is_offered_on_legacy_targets():
 
 
 def test_fixes_run_on_tf115_and_keras224(tmp_path):
+    # A documented local check (issue 14), not part of CI: it needs the Python 3.7 environment, and
+    # TF 1.15's graph state has failed it once under a loaded parallel run. Run it with
+    # BNLINT_LEGACY_CHECK=1 .venv/bin/python -m pytest tests/test_fix_execution_legacy.py
+    if os.environ.get("BNLINT_LEGACY_CHECK") != "1":
+        pytest.skip("local legacy check: set BNLINT_LEGACY_CHECK=1")
     if not _available():
         pytest.skip(f"no TF 1.15 / Keras 2.2.4 interpreter at {LEGACY_PYTHON} (see fixtures/generate_models.py)")
     mobilenet = SCRIPTS / "exec_mobilenet_tf_keras.py"
