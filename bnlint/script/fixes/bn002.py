@@ -22,6 +22,7 @@ from bnlint.script.facts import Base, Compile, Facts, Fit, Site, TrainableChange
 from bnlint.script.fixes.common import (
     compile_again,
     events_between,
+    last_change,
     fresh_name,
     insertion_point,
     keras_class,
@@ -41,10 +42,7 @@ def offer(facts: Facts, base: Base, change: TrainableChange, fit: Fit | None, ta
     """`change` let the BN layers of `base` train; `fit` is the first training call that trains them so."""
     if target.legacy or fit is None or change.site.external:
         return None
-    last = change
-    for event in events_between(facts, change, fit):
-        if isinstance(event, TrainableChange) and covers(event, base) and not event.site.external:
-            last = event
+    last = last_change(facts, change, fit, lambda event: covers(event, base))
     where = insertion_point(last.site, fit.site)
     if where is None:
         return None

@@ -20,7 +20,7 @@ from bnlint.script.facts import Compile, Facts, Fit, Site, TrainableChange
 from bnlint.script.fixes.common import (
     affects,
     compile_again,
-    events_between,
+    last_change,
     insertion_point,
     plan,
     span,
@@ -32,10 +32,7 @@ from bnlint.target import KerasTarget
 
 def offer(facts: Facts, model, change: TrainableChange, compile_event: Compile, fit: Fit,
           target: KerasTarget) -> FixPlan | None:
-    last = change
-    for event in events_between(facts, change, fit):
-        if isinstance(event, TrainableChange) and affects(event, model) and not event.site.external:
-            last = event
+    last = last_change(facts, change, fit, lambda event: affects(event, model))
     where = insertion_point(last.site, fit.site)
     if where is None:
         return None

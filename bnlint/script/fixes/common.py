@@ -218,6 +218,16 @@ def affects(change: TrainableChange, model) -> bool:
     return False
 
 
+def last_change(facts: Facts, change, fit, reaches) -> object:
+    """The last trainable change between `change` and `fit` that `reaches` the same layers (new code
+    goes after it, so a later unfreeze does not undo it)."""
+    last = change
+    for event in events_between(facts, change, fit):
+        if isinstance(event, TrainableChange) and reaches(event) and not event.site.external:
+            last = event
+    return last
+
+
 def events_between(facts: Facts, first, last) -> list:
     events = facts.events
     start = next(i for i, e in enumerate(events) if e is first)
