@@ -18,7 +18,6 @@ from __future__ import annotations
 from bnlint.finding import Applicability
 from bnlint.script.facts import Compile, Facts, Fit, Site, TrainableChange
 from bnlint.script.fixes.common import (
-    affects,
     compile_again,
     last_change,
     insertion_point,
@@ -27,6 +26,7 @@ from bnlint.script.fixes.common import (
     window,
 )
 from bnlint.script.rules.base import FixPlan
+from bnlint.script.rules.common import affects
 from bnlint.target import KerasTarget
 
 

@@ -10,9 +10,8 @@ import ast
 from dataclasses import dataclass
 
 from bnlint.finding import Applicability
-from bnlint.script.facts import Compile, Facts, ModelFact, Site, TrainableChange
+from bnlint.script.facts import Compile, Facts, Site, TrainableChange
 from bnlint.script.rules.base import FixPlan
-from bnlint.script.rules.common import covers
 from bnlint.script.values import Const, QName
 
 Span = tuple  # (line, column, end_line, end_column): 1-based, columns in characters, end exclusive
@@ -208,15 +207,6 @@ def visible_name(facts: Facts, name: str, site: Site) -> bool:
 
 
 # --- compiling again ---------------------------------------------------------------------------
-
-def affects(change: TrainableChange, model) -> bool:
-    """Does the trainable change reach layers of `model` (itself, a base in it, its layers)?"""
-    if change.owner is model:
-        return True
-    if isinstance(model, ModelFact):
-        return any(covers(change, base) or change.owner is base for base in model.bases())
-    return False
-
 
 def last_change(facts: Facts, change, fit, reaches) -> object:
     """The last trainable change between `change` and `fit` that `reaches` the same layers (new code

@@ -92,8 +92,7 @@ def _bn_trains_while_frozen_around(facts: Facts, base: Base):
             was_frozen = True
         # Anchor on the change that let BN train: the unfreeze after a frozen phase, else the first
         # change that left BN trainable among frozen layers.
-        if bn_state != FROZEN and (before == FROZEN or last_bn_change is None) and other_state != TRAINABLE \
-                or bn_state != FROZEN and before == FROZEN:
+        if bn_state != FROZEN and (before == FROZEN or (last_bn_change is None and other_state != TRAINABLE)):
             last_bn_change = event
     # The change sits in a function only a caller elsewhere runs (in a file that does train).
     trains_elsewhere = fits and last_bn_change is not None and not facts.ordered(last_bn_change)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from bnlint.script.facts import Base, Compile, Facts, Fit, ModelFact, TrainableChange
 from bnlint.script.fixes import bn004 as fix
 from bnlint.script.rules.base import Report
-from bnlint.script.rules.common import covers
+from bnlint.script.rules.common import affects
 from bnlint.target import KerasTarget
 
 CODE = "BN004"
@@ -27,7 +27,7 @@ def check(facts: Facts, target: KerasTarget):
             if isinstance(event, Compile) and event.model is model:
                 last_compile, pending = event, None
             elif isinstance(event, TrainableChange) and last_compile is not None and pending is None \
-                    and _affects(event, model):
+                    and affects(event, model):
                 pending = event
             elif isinstance(event, Fit) and event.model is model and pending is not None:
                 if not pending.site.external:
@@ -44,14 +44,6 @@ def _fine_tuned(model) -> bool:
     if isinstance(model, Base):
         return model.pretrained
     return any(base.pretrained for base in model.bases())
-
-
-def _affects(change: TrainableChange, model) -> bool:
-    if change.owner is model:
-        return True
-    if isinstance(model, ModelFact):
-        return any(covers(change, base) or change.owner is base for base in model.bases())
-    return False
 
 
 def _name(model) -> str:

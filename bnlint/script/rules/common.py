@@ -46,6 +46,15 @@ def may_train(fit: Fit, base: Base) -> bool:
     return isinstance(model, ModelFact) and (base in model.bases() or model.kind == "subclass")
 
 
+def affects(change: TrainableChange, model) -> bool:
+    """Does the trainable change reach layers of `model` (itself, a base in it, its layers)?"""
+    if change.owner is model:
+        return True
+    if isinstance(model, ModelFact):
+        return any(covers(change, base) or change.owner is base for base in model.bases())
+    return False
+
+
 def is_transfer_base(facts: Facts, base: Base) -> bool:
     """A pretrained base with BN; a loaded model counts only once the script freezes or unfreezes it."""
     if not base.pretrained_bn_base:
