@@ -1,0 +1,285 @@
+"""Expressions: names, attributes, subscripts of layer lists, and the dispatch of calls."""
+from __future__ import annotations
+
+import ast
+
+from bnlint.script.facts import (
+    Base,
+    ModelFact,
+)
+from bnlint.script.interpreter.literals import IMPLICIT, int_literal, string, unstarred
+from bnlint.script.layer_maps import layer_map, selection
+from bnlint.script.values import (
+    BaseInput,
+    BaseV,
+    Class,
+    Const,
+    Env,
+    Function,
+    GraphTensor,
+    Instance,
+    Layer,
+    Layers,
+    Method,
+    ModelV,
+    Module,
+    QName,
+    Seq,
+    Super,
+    Wrapped,
+    derived,
+    tensors,
+    union,
+)
+
+
+class Expressions:
+    # --- expressions -----------------------------------------------------------------------
+
+    def _eval(self, node: ast.expr, env: Env) -> tuple:
+        if isinstance(node, ast.Name):
+            value = env.get(node.id)
+            if not value and node.id in IMPLICIT and not env.bound(node.id):
+                # Fragments use Keras names they never import (notebook exports, snippets, course
+                # files): an unbound Keras API name is that Keras API.
+                return (QName(IMPLICIT[node.id], implicit=True),)
+            return value
+        if isinstance(node, ast.Dict):
+            for key in node.keys:
+                if key is not None:
+                    self._eval(key, env)
+            return (Seq(tuple(self._eval(v, env) for v in node.values), mapping=True),)
+        if isinstance(node, ast.Attribute):
+            return self._attribute(self._eval(node.value, env), node, env)
+        if isinstance(node, ast.Call):
+            return self._call(node, env)
+        if isinstance(node, ast.Subscript):
+            return self._subscript(node, env)
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return (Seq(tuple(self._eval(unstarred(element), env) for element in node.elts)),)
+        if isinstance(node, ast.Constant):
+            # numbers other than int, and `...`, carry nothing the rules use
+            return (Const(node.value),) if isinstance(node.value, (bool, int, str, bytes, type(None))) else ()
+        if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+            return self._comprehension(node, env)
+        if isinstance(node, ast.NamedExpr):
+            value = self._eval(node.value, env)
+            self._assign(node.target, value, env)
+            return value
+        if isinstance(node, ast.IfExp):
+            self._eval(node.test, env)
+            return union(self._eval(node.body, env), self._eval(node.orelse, env))
+        if isinstance(node, ast.Lambda):
+            return ()
+        # Anything else (arithmetic, comparisons, dicts, f-strings...): evaluate the parts for
+        # their side effects and let tensors flow through.
+        return self._eval_children(node, env)
+
+    def _eval_children(self, node: ast.AST, env: Env) -> tuple:
+        found: list[tuple] = []
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                found.append(tensors(self._eval(child, env)))
+            elif not isinstance(child, (ast.expr_context, ast.operator, ast.cmpop, ast.unaryop, ast.boolop)):
+                found.append(self._eval_children(child, env))
+        return union(*found)
+
+    def _comprehension(self, node, env: Env) -> tuple:
+        inner = Env(env)
+        for generator in node.generators:
+            element = self._iterate(generator.iter, inner)
+            self._assign(generator.target, element, inner)
+            for condition in generator.ifs:
+                selection = self._layer_test(condition, inner)
+                inner = self._refined(inner, selection, positive=True)
+        value = self._eval(node.elt, inner)
+        # `[l for l in base.layers if ...]` is itself a selection of layers.
+        layers = [Layers(a.owner, a.whole, a.bn, a.via_model) for a in value if isinstance(a, Layer)]
+        return tuple(layers) or tensors(value)
+
+    def _attribute(self, receiver: tuple, node: ast.Attribute, env: Env) -> tuple:
+        attr = node.attr
+        out = []
+        for atom in receiver:
+            if isinstance(atom, QName):
+                out.append(QName(f"{atom.name}.{attr}", atom.implicit))
+            elif isinstance(atom, Module):
+                out.extend(atom.env.get(attr))
+            elif isinstance(atom, BaseV):
+                base = atom.base
+                if attr in ("input", "inputs"):
+                    out.append(BaseInput(base))
+                elif attr in ("output", "outputs"):
+                    site = self._site(node)
+                    if all(read.node is not node for read in base.output_reads):
+                        base.output_reads.append(site)
+                    out.append(GraphTensor(base, (site,), False))
+                elif attr == "layers":
+                    out.append(Layers(base))
+                elif attr == base.backbone_attribute:
+                    out.append(atom)            # `classifier.backbone`: the pretrained part of the task
+                else:
+                    out.append(Method(atom, attr))
+            elif isinstance(atom, ModelV):
+                if attr == "layers":
+                    out.append(Layers(atom.model, via_model=True))
+                else:
+                    out.append(Method(atom, attr))
+            elif isinstance(atom, Super):
+                out.append(Method(atom, attr))
+            elif isinstance(atom, Instance):
+                if attr in atom.attrs:
+                    out.extend(atom.attrs[attr])
+                elif attr == "layers":
+                    out.append(Layers(atom.model, via_model=True))
+                else:
+                    out.append(Method(atom, attr))
+            elif isinstance(atom, Layer) and isinstance(atom.owner, Base):
+                if attr == "output":
+                    site = self._site(node)
+                    if all(read.node is not node for read in atom.owner.output_reads):
+                        atom.owner.output_reads.append(site)
+                    out.append(GraphTensor(atom.owner, (site,), atom.index != -1))
+                elif attr == "input" and atom.index == 0:
+                    out.append(BaseInput(atom.owner))
+        return tuple(out)
+
+    def _subscript(self, node: ast.Subscript, env: Env) -> tuple:
+        """`base.layers[:100]`, `base.layers[-1]`, `pair[0]`."""
+        value = self._eval(node.value, env)
+        index: int | None = None
+        is_slice, whole = True, False
+        bounds = None
+        part = node.slice
+        if isinstance(part, ast.Slice):
+            bounds = [None if piece is None else self._bound(piece, env) for piece in (part.lower, part.upper, part.step)]
+
+            def absent(bound) -> bool:     # no bound, or one that holds None (`[:upto]` with upto=None)
+                return bound is None or (len(bound) == 1 and isinstance(bound[0], Const) and bound[0].value is None)
+
+            lower, upper, step = bounds
+            # `[:]` and `[0:]` select every layer; any other bound selects some of them.
+            whole = absent(upper) and absent(step) and (
+                absent(lower) or (len(lower) == 1 and isinstance(lower[0], Const) and lower[0].value == 0))
+        elif not (isinstance(part, ast.Tuple) and any(isinstance(e, ast.Slice) for e in part.elts)):
+            is_slice = False
+            for atom in self._eval(part, env):
+                if isinstance(atom, Const) and isinstance(atom.value, int):
+                    index = atom.value
+            if isinstance(part, ast.UnaryOp) and isinstance(part.op, ast.USub) and int_literal(part.operand) is not None:
+                index = -int_literal(part.operand)
+        else:
+            self._eval_children(part, env)
+        out = []
+        for atom in value:
+            if isinstance(atom, Layers) and not isinstance(atom, Layer):
+                known = self._known_selection(atom, bounds if is_slice else None, index)
+                if known is not None:
+                    bn, selected_whole = known
+                    kind = Layers if is_slice else Layer
+                    out.append(kind(atom.owner, selected_whole, bn, atom.via_model, index))
+                elif is_slice:
+                    out.append(Layers(atom.owner, atom.whole and whole, atom.bn, atom.via_model))
+                else:
+                    out.append(Layer(atom.owner, False, atom.bn, atom.via_model, index))
+            elif isinstance(atom, Seq) and atom.mapping:
+                out.extend(union(*atom.items))
+            elif isinstance(atom, Seq):
+                if is_slice:
+                    out.append(atom)
+                elif index is not None and -len(atom.items) <= index < len(atom.items):
+                    out.extend(atom.items[index])
+        return tuple(out) + tensors(value)
+
+    def _bound(self, node: ast.expr, env: Env) -> tuple:
+        """A slice bound's value; `-3` is a number too."""
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = self._eval(node.operand, env)
+            if len(inner) == 1 and isinstance(inner[0], Const) and type(inner[0].value) is int:
+                return (Const(-inner[0].value),)
+        return self._eval(node, env)
+
+    def _known_selection(self, layers: Layers, bounds, index: int | None):
+        """(bn, whole) of a slice or index with literal bounds on the layers of a known architecture
+        (a base, or a model holding exactly one flattened base), from the layer maps; else None."""
+        if layers.bn != "all" or not layers.whole:
+            return None
+        owner, head = layers.owner, 0
+        if isinstance(owner, ModelFact):
+            flat = [c for c in owner.components if c.kind == "flattened"]
+            if len(flat) != 1 or len(owner.components) != 1:
+                return None
+            owner, head = flat[0].base, flat[0].head_layers
+        if not isinstance(owner, Base) or owner.loaded:
+            return None
+        numbers = []
+        for bound in (bounds or ()):
+            if bound is None or (len(bound) == 1 and isinstance(bound[0], Const) and bound[0].value is None):
+                numbers.append(None)
+            elif len(bound) == 1 and isinstance(bound[0], Const) and type(bound[0].value) is int:
+                numbers.append(bound[0].value)
+            else:
+                return None
+        if bounds is None and index is None:
+            return None
+        known = layer_map(owner.architecture, owner.include_top, owner.pooling)
+        if known is None:
+            return None
+        lower, upper, step = numbers if bounds is not None else (None, None, None)
+        return selection(*known, head, lower, upper, step, index)
+
+    # --- calls -----------------------------------------------------------------------------
+
+    def _call(self, node: ast.Call, env: Env) -> tuple:
+        func = self._eval(node.func, env)
+        positional: list[tuple] = []
+        keywords: dict[str, tuple] = {}
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                self._eval(arg.value, env)
+            else:
+                positional.append(self._eval(arg, env))
+        for keyword in node.keywords:
+            value = self._eval(keyword.value, env)
+            if keyword.arg is not None:
+                keywords[keyword.arg] = value
+        if isinstance(node.func, ast.Name) and not env.bound(node.func.id):
+            builtin = node.func.id
+            if builtin == "setattr" and len(positional) >= 3 and len(node.args) == len(positional) \
+                    and string(node.args[1]) == "trainable":
+                self._trainable(positional[0], node.args[2], env, node)
+                return ()
+            if builtin in ("list", "tuple", "reversed", "sorted") and positional:
+                return positional[0]
+            if builtin == "super" and self._owners:
+                owner, me = self._owners[-1]
+                return (Super(me, owner),)
+        results: list[tuple] = []
+        handled = False
+        for atom in func:
+            result = self._call_atom(atom, node, positional, keywords, env)
+            if result is not None:
+                handled = True
+                results.append(result)
+        if handled:
+            return union(*results)
+        # A layer applied to tensors (`Dense(2)(x)`), a tf op, ...: the result derives from them.
+        return union(*(derived(v) for v in positional), *(derived(v) for v in keywords.values()))
+
+    def _call_atom(self, atom, node: ast.Call, positional, keywords, env: Env) -> tuple | None:
+        if isinstance(atom, QName):
+            return self._call_qualified(atom, node, positional, keywords, env)
+        if isinstance(atom, BaseV):
+            return self._call_base(atom.base, node, env, positional)
+        if isinstance(atom, Wrapped):
+            return self._call_base(atom.base, node, env, positional)
+        if isinstance(atom, Method):
+            return self._call_method(atom, node, positional, keywords)
+        if isinstance(atom, Function):
+            self._called.add(id(atom))
+            return self._call_function(atom, positional, keywords, node)
+        if isinstance(atom, Class):
+            self._called.add(id(atom))
+            return self._instantiate(atom, positional, keywords, node)
+        return None
+
