@@ -316,3 +316,101 @@ def test_a_module_level_number_bounds_a_slice():
         "for layer in model.layers[FREEZE_LAYERS:]:\n    layer.trainable = True\n"
         "model.compile('adam', 'mse')\nmodel.fit(x, y)\n")
     assert codes(source, target=KERAS3, enabled={"BN002"}) == []
+
+
+_LAYER_INDEX_SCRIPT = """\
+import tensorflow as tf
+from tensorflow.keras import layers
+augment = tf.keras.Sequential([layers.RandomFlip("horizontal")])
+base = tf.keras.applications.EfficientNetV2B0(include_top=False)
+base.trainable = False
+inputs = layers.Input(shape=(224, 224, 3))
+x = augment(inputs)
+x = base(x, training=False)
+x = layers.GlobalAveragePooling2D()(x)
+outputs = layers.Dense(10)(x)
+model = tf.keras.Model(inputs, outputs)
+model.compile("adam", "mse")
+model.fit(data, epochs=5)
+inner = model.layers[INDEX]
+inner.trainable = True
+for layer in inner.layers[:-10]:
+    layer.trainable = False
+model.compile("adam", "mse")
+model.fit(data, epochs=10)
+"""
+
+
+@pytest.mark.parametrize("index", ["2", "-3"])
+def test_model_layers_index_is_the_nested_base(index):
+    # Input (0) -> augment (1) -> base (2) -> pooling -> Dense: `model.layers[2]` / `[-3]` is the base;
+    # unfreezing it retrains BN on Keras 3.0-3.15 despite the nested training=False
+    source = _LAYER_INDEX_SCRIPT.replace("INDEX", index)
+    assert where(source, target=KERAS3, enabled={"BN002"}) == [("BN002", 15, 1)]
+    assert where(source, target="tf2", enabled={"BN002"}) == []
+
+
+def test_model_layers_index_of_another_layer_is_not_the_base():
+    source = _LAYER_INDEX_SCRIPT.replace("INDEX", "1")     # the augmentation model
+    assert where(source, target=KERAS3, enabled={"BN002"}) == []
+
+
+def test_model_layers_index_after_merging_tensors_is_unknown():
+    # two branches merged: Keras orders the layers by depth, bnlint does not guess which is [3]
+    source = """\
+    import keras
+    base = keras.applications.ResNet50(include_top=False, weights="imagenet")
+    base.trainable = False
+    a = keras.Input((224, 224, 3))
+    b = keras.Input((4,))
+    x = keras.layers.GlobalAveragePooling2D()(base(a, training=False))
+    x = keras.layers.Concatenate()([x, keras.layers.Dense(8)(b)])
+    model = keras.Model([a, b], keras.layers.Dense(1)(x))
+    model.compile("adam", "mse")
+    model.fit(data)
+    model.layers[3].trainable = True
+    model.compile("adam", "mse")
+    model.fit(data)
+    """
+    assert [c for c, _, _ in where(source, target=KERAS3, enabled={"BN002"})] == []
+
+
+def test_sequential_layers_index_is_the_nested_base():
+    source = """\
+    import keras
+    base = keras.applications.MobileNetV2(include_top=False, weights="imagenet", pooling="avg")
+    base.trainable = False
+    model = keras.Sequential([keras.Input((224, 224, 3)), base, keras.layers.Dense(3)])
+    model.compile("adam", "mse")
+    model.fit(x, y)
+    model.layers[0].trainable = True
+    model.compile("adam", "mse")
+    model.fit(x, y)
+    """
+    assert where(source, target=KERAS3, enabled={"BN002"}) == [("BN002", 7, 1)]
+
+
+def test_code_after_an_unconditional_raise_does_not_run():
+    source = """\
+    from tensorflow.keras.applications import ResNet50
+    from tensorflow.keras.layers import BatchNormalization
+
+    def build(train_bn):
+        raise NotImplementedError("untested")
+        base = ResNet50(weights="imagenet", include_top=False, pooling="avg")
+        model = tf.keras.Model(base.input, tf.keras.layers.Dense(2)(base.output))
+        base.trainable = False
+        model.compile("adam", "mse")
+        model.fit(x, y)
+        for layer in base.layers:
+            layer.trainable = isinstance(layer, BatchNormalization)
+        model.compile("adam", "mse")
+        model.fit(x, y)
+
+    build(True)
+    """
+    assert where(source, target="tf2", enabled={"BN002"}) == []
+    # a raise caught by the function's own try does not end it
+    caught = source.replace('        raise NotImplementedError("untested")\n',
+                            '        try:\n            raise ValueError\n        except ValueError:\n            pass\n')
+    assert [c for c, _, _ in where(caught, target="tf2", enabled={"BN002"})] == ["BN002"]

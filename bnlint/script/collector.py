@@ -19,7 +19,11 @@ from bnlint.script.facts import (
 from bnlint.script.interpreter.expressions import Expressions
 from bnlint.script.interpreter.imports import Imports
 from bnlint.script.interpreter.keras_api import KerasApi
-from bnlint.script.interpreter.literals import IMPORT_DEPTH, preprocessing_visible  # noqa: F401 (the script checker's)
+from bnlint.script.interpreter.literals import (  # noqa: F401 (the script checker's)
+    IMPORT_DEPTH,
+    ReturnReached,
+    preprocessing_visible,
+)
 from bnlint.script.interpreter.statements import Statements
 from bnlint.script.interpreter.user_code import UserCode
 from bnlint.script.values import (
@@ -63,7 +67,10 @@ class Collector(Statements, Expressions, Imports, KerasApi, UserCode):
     def run(self, chunks: list[Chunk], run_uncalled: bool = True) -> Env:
         for chunk in chunks:
             self._chunk = chunk
-            self._exec_body(chunk.body, self.module_env)
+            try:
+                self._exec_body(chunk.body, self.module_env)
+            except ReturnReached:
+                pass             # a module-level `raise` (or a stray `return`) ends the module or cell
         if run_uncalled:
             self._run_uncalled()
         return self.module_env

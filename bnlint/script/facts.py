@@ -89,6 +89,7 @@ class ModelFact:
     components: list["Component"] = field(default_factory=list)
     base: Base | None = None          # a loaded model is also a base
     named_at_module: bool = False
+    layer_count: int | None = 0       # sequential: layers added so far (None: unknown)
 
     def bases(self) -> list[Base]:
         found = [c.base for c in self.components]
@@ -109,7 +110,9 @@ class Component:
     inputs_site: Site | None = None   # the `inputs=` argument of the Model call
     inputs_is_base_input: bool = False
     call: "BaseCall | None" = None    # nested: the call that put it there
-    head_layers: int = 0              # flattened: layers the script chains after the base's output
+    head_layers: int | None = 0       # layers the script chains after the base's output (None: unknown)
+    # nested: the base's index in `model.layers` when the model is one simple chain (else None)
+    layer_index: int | None = None
 
 
 @dataclass(eq=False)
@@ -123,6 +126,8 @@ class BaseCall:
     # Builds a model: called on a symbolic tensor (`Input`, another layer's output) or inside a
     # subclassed model's method. `base(image_batch)` on data just runs inference.
     symbolic: bool = False
+    # Layers between the model's Input and this call along one chain (`Input` itself: 0).
+    input_depth: int | None = None
 
 
 @dataclass(eq=False)

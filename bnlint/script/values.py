@@ -77,6 +77,7 @@ class NestedTensor:
     """Output of calling a base as a layer."""
 
     call: BaseCall
+    depth: int | None = 0             # layers applied since the base (None: not a simple chain)
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,6 +193,9 @@ class KerasInput:
     """`Input(...)`: becomes the base's input if passed as `input_tensor=`."""
 
     site: Site
+    # Layers applied since the Input along one chain, which is the index in `model.layers` of the
+    # last of them (the InputLayer is layer 0); None once tensors merge or pass through an op.
+    depth: int | None = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,11 +221,21 @@ def atoms(value) -> list:
     return out
 
 
+def _identity(atom) -> object:
+    # Tensors of a chain are remade at every layer: two of them are the same tensor when they
+    # come from the same Input or base call at the same position.
+    if isinstance(atom, KerasInput):
+        return (KerasInput, id(atom.site), atom.depth)
+    if isinstance(atom, NestedTensor):
+        return (NestedTensor, id(atom.call), atom.depth)
+    return id(atom)
+
+
 def union(*values) -> tuple:
-    seen: dict[int, object] = {}
+    seen: dict[object, object] = {}
     for value in values:
         for atom in value:
-            seen.setdefault(id(atom), atom)
+            seen.setdefault(_identity(atom), atom)
     return tuple(seen.values())
 
 
@@ -229,10 +243,35 @@ def tensors(value) -> tuple:
     return tuple(a for a in atoms(value) if isinstance(a, TENSORS))
 
 
-def derived(value) -> tuple:
-    """The tensors of a layer or op applied to `value`: the base's own tensors are no longer raw."""
-    return tuple(GraphTensor(a.base, a.refs, a.intermediate, False, a.depth + 1) if isinstance(a, GraphTensor) else a
-                 for a in tensors(value))
+def derived(*values) -> tuple:
+    """The tensors of a layer applied to `values`: the base's own tensors are no longer raw, and
+    one more layer lies between the model's Input (or a nested base) and them."""
+    found = union(*(tensors(value) for value in values))
+    # A layer merging several tensors (Concatenate, Add) has no one position in a chain.
+    chain = len([a for a in found if isinstance(a, (KerasInput, NestedTensor))]) == 1
+    out = []
+    for a in found:
+        if isinstance(a, GraphTensor):
+            a = GraphTensor(a.base, a.refs, a.intermediate, False, a.depth + 1)
+        elif isinstance(a, KerasInput):
+            a = KerasInput(a.site, a.depth + 1 if chain and a.depth is not None else None)
+        elif isinstance(a, NestedTensor):
+            a = NestedTensor(a.call, a.depth + 1 if chain and a.depth is not None else None)
+        out.append(a)
+    return tuple(out)
+
+
+def unchained(value) -> tuple:
+    """Tensors that went through an op bnlint does not count as a layer (arithmetic, tf ops: a layer
+    in some Keras versions, not in others): their position in a chain is unknown."""
+    out = []
+    for a in value:
+        if isinstance(a, KerasInput) and a.depth is not None:
+            a = KerasInput(a.site, None)
+        elif isinstance(a, NestedTensor) and a.depth is not None:
+            a = NestedTensor(a.call, None)
+        out.append(a)
+    return tuple(out)
 
 
 class Env:

@@ -22,10 +22,10 @@ from bnlint.script.facts import Base, Compile, Facts, Fit, Site, TrainableChange
 from bnlint.script.fixes.common import (
     compile_again,
     events_between,
-    last_change,
     fresh_name,
     insertion_point,
     keras_class,
+    last_change,
     last_compile_before,
     plan,
     runs_between,

@@ -19,8 +19,8 @@ from bnlint.finding import Applicability
 from bnlint.script.facts import Compile, Facts, Fit, Site, TrainableChange
 from bnlint.script.fixes.common import (
     compile_again,
-    last_change,
     insertion_point,
+    last_change,
     plan,
     span,
     window,

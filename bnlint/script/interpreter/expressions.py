@@ -7,7 +7,13 @@ from bnlint.script.facts import (
     Base,
     ModelFact,
 )
-from bnlint.script.interpreter.literals import IMPLICIT, int_literal, string, unstarred
+from bnlint.script.interpreter.literals import (
+    IMPLICIT,
+    int_literal,
+    nested_base_at,
+    string,
+    unstarred,
+)
 from bnlint.script.layer_maps import layer_map, selection
 from bnlint.script.values import (
     BaseInput,
@@ -29,6 +35,7 @@ from bnlint.script.values import (
     Wrapped,
     derived,
     tensors,
+    unchained,
     union,
 )
 
@@ -79,7 +86,7 @@ class Expressions:
         found: list[tuple] = []
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
-                found.append(tensors(self._eval(child, env)))
+                found.append(unchained(tensors(self._eval(child, env))))
             elif not isinstance(child, (ast.expr_context, ast.operator, ast.cmpop, ast.unaryop, ast.boolop)):
                 found.append(self._eval_children(child, env))
         return union(*found)
@@ -173,6 +180,11 @@ class Expressions:
         out = []
         for atom in value:
             if isinstance(atom, Layers) and not isinstance(atom, Layer):
+                nested = nested_base_at(atom.owner, index) if not is_slice and index is not None \
+                    and atom.whole and atom.bn == "all" else None
+                if nested is not None:
+                    out.append(BaseV(nested))       # `model.layers[2]` is the nested base itself
+                    continue
                 known = self._known_selection(atom, bounds if is_slice else None, index)
                 if known is not None:
                     bn, selected_whole = known
@@ -264,7 +276,7 @@ class Expressions:
         if handled:
             return union(*results)
         # A layer applied to tensors (`Dense(2)(x)`), a tf op, ...: the result derives from them.
-        return union(*(derived(v) for v in positional), *(derived(v) for v in keywords.values()))
+        return derived(*positional, *keywords.values())
 
     def _call_atom(self, atom, node: ast.Call, positional, keywords, env: Env) -> tuple | None:
         if isinstance(atom, QName):

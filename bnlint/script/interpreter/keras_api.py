@@ -212,8 +212,15 @@ class KerasApi:
             if isinstance(atom, GraphTensor):
                 graph.setdefault(id(atom.base), []).append(atom)
             elif isinstance(atom, NestedTensor):
-                if all(c.call is not atom.call for c in model.components):
-                    model.components.append(Component(atom.call.base, "nested", call=atom.call))
+                known = next((c for c in model.components if c.call is atom.call), None)
+                if known is None:
+                    # In one chain Input -> ... -> base -> head, Keras lists the layers in that
+                    # order: the base is `model.layers[input_depth + 1]`, or `[-(head + 1)]`.
+                    index = None if atom.call.input_depth is None else atom.call.input_depth + 1
+                    model.components.append(Component(atom.call.base, "nested", call=atom.call,
+                                                      head_layers=atom.depth, layer_index=index))
+                elif known.head_layers != atom.depth:
+                    known.head_layers = None
         extractor = self._feature_extractor(node, input_atoms, outputs, graph)
         if extractor is not None:
             return extractor
@@ -246,14 +253,26 @@ class KerasApi:
         self.facts.bases.append(extractor)
         return (BaseV(extractor),)
 
-    def _add_to_sequential(self, model: ModelFact, value: tuple) -> None:
-        for atom in atoms(value):
-            if isinstance(atom, BaseV):
-                model.components.append(Component(atom.base, "nested"))
-                atom.base.used_as_base = True
-            elif isinstance(atom, ModelV):
-                for component in atom.model.components:
-                    model.components.append(Component(component.base, "nested"))
+    def _add_to_sequential(self, model: ModelFact, value: tuple, one_layer: bool = False) -> None:
+        """`Sequential([...])` (`value` a list) or `model.add(layer)` (`one_layer`): the bases nest,
+        at their index in `model.layers` while every layer added so far is counted (an `Input` is
+        not a layer there)."""
+        items = [value] if one_layer else next((a.items for a in value if isinstance(a, Seq)), None)
+        if items is None:                           # a list built elsewhere: positions unknown
+            items, model.layer_count = [value], None
+        for item in items:
+            item_atoms = atoms(item)
+            if item_atoms and all(isinstance(a, KerasInput) for a in item_atoms):
+                continue
+            for atom in item_atoms:
+                if isinstance(atom, BaseV):
+                    model.components.append(Component(atom.base, "nested", layer_index=model.layer_count))
+                    atom.base.used_as_base = True
+                elif isinstance(atom, ModelV):
+                    for component in atom.model.components:
+                        model.components.append(Component(component.base, "nested"))
+            if model.layer_count is not None:
+                model.layer_count += 1
 
     def _call_base(self, base: Base, node: ast.Call, env: Env, positional) -> tuple:
         base.used_as_base = True
@@ -271,7 +290,9 @@ class KerasApi:
                 else:
                     training = "other"
         symbolic = self._in_method or any(tensors(value) for value in positional[:1])
-        call = BaseCall(base, self._site(node), training, training_arg, symbolic)
+        chain = [a for a in tensors(positional[0]) if isinstance(a, KerasInput)] if positional else []
+        input_depth = chain[0].depth if len(chain) == 1 and len(tensors(positional[0])) == 1 else None
+        call = BaseCall(base, self._site(node), training, training_arg, symbolic, input_depth)
         self.facts.base_calls.append(call)
         return (NestedTensor(call),)
 
@@ -304,7 +325,7 @@ class KerasApi:
                                          **fit_counts(node, positional, keywords)))
             return ()
         if name == "add" and isinstance(receiver, ModelV) and positional:
-            self._add_to_sequential(receiver.model, positional[0])
+            self._add_to_sequential(receiver.model, positional[0], one_layer=True)
             return ()
         if name == "get_layer":
             if isinstance(receiver, BaseV):

@@ -37,6 +37,11 @@ class ReturnReached(Exception):
     """A `return` was reached: the rest of the straight-line code of the function does not run."""
 
 
+class RaiseReached(ReturnReached):
+    """A `raise` was reached: the rest of the block does not run (an enclosing `try` may go on in
+    its handlers; otherwise the function, or the module / notebook cell, stops there)."""
+
+
 PREPROCESSING = re.compile(
     r"preprocess_input|\bRescaling\b|\bNormalization\s*\(|preprocessing_function|\brescale\s*=|/\s*255|"
     r"\bpreprocess\w*\s*\(|\bget_preprocessing\b")
@@ -58,6 +63,25 @@ def nested_base_named(model, layer_name: str | None) -> Base | None:
     # "resnet50v2" also starts with "resnet50": the longest architecture name wins
     matches.sort(key=lambda base: len(base.architecture), reverse=True)
     return matches[0] if matches else None
+
+
+def nested_base_at(model, index: int) -> Base | None:
+    """The nested base `model.layers[index]` is, where the model's layer order is known (one chain
+    of layers, or a Sequential whose layers were all counted)."""
+    if not isinstance(model, ModelFact):
+        return None
+    for component in model.components:
+        if component.kind != "nested" or component.layer_index is None:
+            continue
+        if index >= 0 and component.layer_index == index:
+            return component.base
+        if index < 0:
+            if model.kind == "sequential" and model.layer_count is not None:
+                if model.layer_count + index == component.layer_index:
+                    return component.base
+            elif component.head_layers is not None and index == -(component.head_layers + 1):
+                return component.base
+    return None
 
 
 def unstarred(node: ast.expr) -> ast.expr:

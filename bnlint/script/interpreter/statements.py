@@ -13,6 +13,7 @@ from bnlint.script.interpreter.literals import (
     FUNCTION_DEFS,
     KERAS_CLASSES,
     TRY_STATEMENTS,
+    RaiseReached,
     ReturnReached,
     literal_bool,
     names_in,
@@ -83,7 +84,10 @@ class Statements:
                         self._assign(item.optional_vars, value, env)
                 self._exec_body(stmt.body, env)
             elif isinstance(stmt, TRY_STATEMENTS):
-                self._exec_body(stmt.body, env)
+                try:
+                    self._exec_body(stmt.body, env)
+                except RaiseReached:
+                    pass                    # a handler may catch it
                 for handler in stmt.handlers:
                     self._maybe(self._exec_body, handler.body, env)
                 self._exec_body(stmt.orelse, env)
@@ -122,6 +126,10 @@ class Statements:
                 self._frames[-1].append(self._eval(small.value, env))
             if self._frames:
                 raise ReturnReached
+        elif isinstance(small, ast.Raise):
+            if small.exc is not None:
+                self._eval(small.exc, env)
+            raise RaiseReached
         elif isinstance(small, ast.Global):
             env.globals.update(small.names)
         elif isinstance(small, ast.Import):

@@ -8,7 +8,12 @@ from __future__ import annotations
 from bnlint.script.facts import BaseCall, Facts
 from bnlint.script.fixes import bn003 as fix
 from bnlint.script.rules.base import Report
-from bnlint.script.rules.common import STANDALONE_BN_FIX, code_name, describe, is_transfer_base
+from bnlint.script.rules.common import (
+    STANDALONE_BN_FIX,
+    code_name,
+    describe,
+    is_transfer_base,
+)
 from bnlint.target import KerasTarget
 
 CODE = "BN003"
