@@ -24,6 +24,9 @@ class RuleContext:
     # Explicit target from --target-keras or config `target-keras`; None = infer per file
     # (model: from its keras_version; script: project pins, then imports, then Keras 3).
     target: KerasTarget | None = None
+    # Scripts whose target comes from the project's pins: the target per import root ("keras",
+    # "tensorflow.keras", "tf_keras"); the script's own imports pick one (`target` is the default).
+    pinned: dict = field(default_factory=dict)
     max_moving_variance: float = 1e4
     # BN107/BN007: largest share m**N the moving statistics may still give their starting values
     max_stale_bn_weight: float = 0.5

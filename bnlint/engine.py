@@ -77,11 +77,12 @@ def context_for(inp: Input, settings: Settings) -> RuleContext:
     enabled = settings.selection.enabled(catalogue.all_codes())
     ignored = settings.ignored_for(inp.path)
     enabled = frozenset(c for c in enabled if not any(c.startswith(p) for p in ignored))
-    target = settings.target
+    target, pinned = settings.target, {}
     if target is None and inp.is_script:
-        from bnlint.pins import target_for_script
-        target = target_for_script(inp.path)
-    return RuleContext(enabled=enabled, target=target, max_moving_variance=settings.max_moving_variance,
+        from bnlint.pins import pinned_targets_for_script
+        pinned = pinned_targets_for_script(inp.path)
+        target = pinned.get("keras") or pinned.get("tensorflow.keras") or pinned.get("tf_keras")
+    return RuleContext(enabled=enabled, target=target, pinned=pinned, max_moving_variance=settings.max_moving_variance,
                        max_stale_bn_weight=settings.max_stale_bn_weight, limits=settings.limits)
 
 

@@ -4,6 +4,8 @@ import textwrap
 
 import pytest
 
+import bnlint
+
 from bnlint.script import analyze_script
 from test_script_support import codes, context, where
 
@@ -414,3 +416,68 @@ def test_code_after_an_unconditional_raise_does_not_run():
     caught = source.replace('        raise NotImplementedError("untested")\n',
                             '        try:\n            raise ValueError\n        except ValueError:\n            pass\n')
     assert [c for c, _, _ in where(caught, target="tf2", enabled={"BN002"})] == ["BN002"]
+
+
+def _deep_project(tmp_path, script_imports="tensorflow.keras"):
+    """script (a __main__ block only) -> utils/__init__ -> utils/trainer.py (fit) -> nets/__init__ ->
+    nets/inception.py (a flattened InceptionResNetV2 with its top 780-428 layers trainable)."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "requirements.txt").write_text("Keras==2.3.1\ntensorflow==2.0.0\n")
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "__init__.py").write_text("from .inception import InceptionNet\n")
+    (tmp_path / "nets" / "inception.py").write_text(textwrap.dedent(f"""\
+        from {script_imports}.models import Model
+        from {script_imports} import layers
+        from {script_imports}.applications import InceptionResNetV2
+        class InceptionNet:
+            def build(self, size):
+                base_model = InceptionResNetV2(weights="imagenet", include_top=False, input_shape=(size, size, 3))
+                x = layers.GlobalAveragePooling2D()(base_model.output)
+                return Model(inputs=base_model.input, outputs=layers.Dense(1)(x))
+            def freeze(self, model):
+                for layer in model.layers[:428]:
+                    layer.trainable = False
+                for layer in model.layers[428:]:
+                    layer.trainable = True
+                return model
+        """))
+    (tmp_path / "utils").mkdir()
+    (tmp_path / "utils" / "__init__.py").write_text("from .trainer import Trainer\n")
+    (tmp_path / "utils" / "trainer.py").write_text(textwrap.dedent("""\
+        from nets import InceptionNet
+        class Trainer:
+            def get_model(self, size):
+                net = InceptionNet()
+                model = net.build(size)
+                return net.freeze(model), model
+            def train(self, model, data):
+                model.compile(loss="binary_crossentropy", optimizer="sgd")
+                model.fit_generator(data, epochs=50)
+        """))
+    script = tmp_path / "pretrain.py"
+    script.write_text(textwrap.dedent("""\
+        import argparse
+        from utils import Trainer
+
+        if __name__ == "__main__":
+            trainer = Trainer()
+            _, model = trainer.get_model(224)
+            trainer.train(model, batches)
+        """))
+    return script
+
+
+def test_an_entry_point_leaving_everything_to_project_packages(tmp_path):
+    # nothing Keras in the script: the model, its freezing and fit() are two packages away, and
+    # the pins' tensorflow decides for the tf.keras code (not the keras 2.3.1 pin beside it)
+    script = _deep_project(tmp_path)
+    found = bnlint.check_paths([str(script)], select=["BN001", "BN002"], use_config=False)
+    assert [(f.code, f.line) for f in found] == [("BN002", 6)]
+    assert "requirements.txt pins tensorflow 2.0.0" in found[0].help
+
+
+def test_the_keras_pin_decides_for_code_importing_keras(tmp_path):
+    script = _deep_project(tmp_path, script_imports="keras")
+    found = bnlint.check_paths([str(script)], select=["BN001", "BN002"], use_config=False)
+    assert [(f.code, f.line) for f in found] == [("BN001", 6), ("BN002", 6)]
+    assert "requirements.txt pins keras 2.3.1" in found[0].help

@@ -82,3 +82,25 @@ def test_pins_stop_at_the_repository_root(tmp_path):
 
 def test_unpinned_and_upper_bound_only_requirements_give_no_target():
     assert pins_in_text("keras\ntensorflow<3\nkeras-applications==1.0.8\n") == {}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("keras>=2.4.3\n", {}),                                  # spans Keras 2 and Keras 3: no pin
+    ("tensorflow>=2.0\n", {}),
+    ("tensorflow-gpu>=1.14,<2\n", {"tensorflow": "1.14"}),    # bounded: the series
+    ("keras>=3.2\n", {"keras": "3.2"}),                      # every later release is Keras 3
+    ("tensorflow>=2.16\n", {"tensorflow": "2.16"}),
+])
+def test_a_lower_bound_pins_only_when_every_later_release_agrees(text, expected):
+    assert pins_in_text(text) == expected
+
+
+def test_pins_give_each_import_its_own_keras():
+    from bnlint.pins import targets_from_pins
+
+    found = targets_from_pins({"keras": "2.3.1", "tensorflow": "2.0.0"}, "requirements.txt")
+    assert found["keras"].semantics is Semantics.STANDALONE_2_1_3
+    assert found["tensorflow.keras"].semantics is Semantics.TF2
+    # a standalone keras pin alone says nothing of the TensorFlow beside it
+    assert "tensorflow.keras" not in targets_from_pins({"keras": "2.2.4"}, "requirements.txt")
+    assert targets_from_pins({"keras": "2.11.0"}, "requirements.txt")["tensorflow.keras"].semantics is Semantics.TF2

@@ -37,6 +37,15 @@ DECISIONS += [
     ("providers.yaml", "keras-team-keras-cv--examples-training-object-detection-pascal-voc-retinanet-py",
      {"era": "keras3"}, "reviewer-3: requirements.txt pins tensorflow-cpu>=2.16.1"),
 ]
+DECISIONS += [
+    ("gatherer-topup-d.yaml", "nat06-navigation-assistance--tf-training", {"era": "tf1"},
+     "reviewer-d: tf.Session() / K.get_session() / tf.global_variables_initializer() at top level (TF 1.x only)"),
+    ("gatherer-notebooks.yaml", "ivplatnu-deepcovidxr-pretrain-py",
+     {"why": "getNihModel builds the chosen model flattened and freezes it in place: for Inception-ResNet-V2 "
+             "`model.layers[:428]` frozen / `[428:]` trainable of 780 layers, so the top BN layers train while "
+             "the rest is frozen during the one fit_generator (BN002)"},
+     "lead: the why described the labeller's first reading, not the adjudicated label"),
+]
 DUPLICATES = [("gatherer-notebooks.yaml", "lebron-jian-deeplearningnote-keraslearningnote-kerascode-4-keras-finetuneinceptionv3-py"),
               ("gatherer-notebooks.yaml", "ivplatnu-deepcovidxr-train-py")]
 

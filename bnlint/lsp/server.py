@@ -89,10 +89,10 @@ class BnlintLanguageServer(LanguageServer):
         return settings
 
     def reload_settings(self) -> None:
-        from bnlint.pins import target_for_folder
+        from bnlint.pins import pinned_targets_for_folder
 
         self.resolver = None
-        target_for_folder.cache_clear()
+        pinned_targets_for_folder.cache_clear()
         for uri in list(self.workspace.notebook_documents):
             self.check_notebook(uri)
         for uri, document in list(self.workspace.text_documents.items()):

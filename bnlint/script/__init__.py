@@ -92,7 +92,10 @@ def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> 
     constructs = b"applications" in data or _calls_a_family(data)
     loads = b"load_model" in data
     changes_trainable = _TRAINABLE.search(data) is not None
-    if not (constructs and changes_trainable) and (constructs or changes_trainable or _TRAINS.search(data)):
+    # An entry point (`__main__` block, notebook) may leave everything to the project's modules.
+    entry_point = b"__main__" in data or _is_notebook(path)
+    if not (constructs and changes_trainable) and (
+            constructs or changes_trainable or entry_point or _TRAINS.search(data)):
         # the rest may be in the project modules it imports (a model built in `models.py`)
         project = _project_modules_mention(data, path)
         constructs = constructs or project["base"]
@@ -106,8 +109,9 @@ def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> 
     return loads and changes_trainable
 
 
-def _project_modules_mention(data: bytes, path: pathlib.Path) -> dict[str, bool]:
-    """Do the project modules the script imports (one level) build a base / change `trainable`?"""
+def _project_modules_mention(data: bytes, path: pathlib.Path, depth: int = 2) -> dict[str, bool]:
+    """Do the project modules the script imports (`depth` levels: a module and what it imports)
+    build a base / change `trainable`?"""
     found = {"base": False, "trainable": False}
     text = data.decode("utf-8", "replace")
     extra = sys_path_folders(text, path.parent)
@@ -117,13 +121,15 @@ def _project_modules_mention(data: bytes, path: pathlib.Path) -> dict[str, bool]
         for candidate in module_candidates(path, module, len(raw) - len(module), extra):
             # a module, or a package whose submodules the script imports (`from src.models import effnet`)
             files = [candidate] if candidate.name != "__init__.py" else [candidate, *sorted(candidate.parent.glob("*.py"))[:20]]
-            mentions = [_module_mentions(f) for f in files]
+            mentions = [_module_mentions(f, depth) for f in files]
             mentions = [m for m in mentions if m is not None]
             if not mentions:
                 continue
             for base, trainable in mentions:
                 found["base"] |= base
                 found["trainable"] |= trainable
+            break
+        if found["base"] and found["trainable"]:
             break
     return found
 
@@ -134,16 +140,22 @@ def _calls_a_family(data: bytes) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
-def _module_mentions(path: pathlib.Path) -> tuple[bool, bool] | None:
-    """(builds a base, changes `trainable`) for a project module; None if it is not a readable file."""
+def _module_mentions(path: pathlib.Path, depth: int = 1) -> tuple[bool, bool] | None:
+    """(builds a base, changes `trainable`) for a project module, or for the project modules it
+    imports (`depth` > 1); None if it is not a readable file."""
     try:
         if not path.is_file():
             return None
         content = path.read_bytes()
     except OSError:
         return None
-    return (any(s in content for s in _BASE_SOURCES) or _calls_a_family(content),
-            _TRAINABLE.search(content) is not None)
+    base = any(s in content for s in _BASE_SOURCES) or _calls_a_family(content)
+    trainable = _TRAINABLE.search(content) is not None
+    if depth > 1 and not (base and trainable):
+        # `from utils import Trainer` where utils/trainer.py imports the model from models/
+        deeper = _project_modules_mention(content, path, depth - 1)
+        base, trainable = base or deeper["base"], trainable or deeper["trainable"]
+    return base, trainable
 
 
 def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: RuleContext) -> ScriptResult:
@@ -203,9 +215,10 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     except RecursionError:
         raise BnlintInputError("expression nested too deeply to analyse") from None
     facts.module_names = dict(collector.module_env.vars)
-    facts.target_inferred = ctx.target is None
+    target = _pinned_target(ctx, facts) if ctx.pinned else ctx.target
+    facts.target_inferred = target is None
     facts.max_stale_bn_weight = ctx.max_stale_bn_weight
-    targets = (ctx.target,) if ctx.target is not None else infer_targets(facts.imports)
+    targets = (target,) if target is not None else infer_targets(facts.imports)
 
     findings: dict[tuple, Finding] = {}
     for code in sorted(enabled):
@@ -226,6 +239,18 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
             findings.setdefault((finding.code, finding.cell, finding.line, finding.column, subject), finding)
     ordered = sorted([*findings.values(), *broken_cells], key=lambda f: f.sort_key)
     return ScriptResult(ordered, suppressions, _model_builds(facts))
+
+
+def _pinned_target(ctx: RuleContext, facts: Facts) -> KerasTarget | None:
+    """The pinned target for the Keras the code imports (a project pinning keras 2.3.1 and
+    tensorflow 2.0 runs its `tf.keras` code on TF 2.0); None when the pins do not say (a standalone
+    keras pin and `tf.keras` code: the code's era decides)."""
+    imports = facts.imports
+    roots = imports.keras_roots or imports.import_roots or imports.project_roots
+    root = next((r for r in roots if r in ("keras", "tensorflow.keras", "tensorflow", "tf_keras")), None)
+    if root is None:
+        return ctx.target
+    return ctx.pinned.get("tensorflow.keras" if root == "tensorflow" else root)
 
 
 def _reports_over_targets(rule, facts: Facts, targets: tuple[KerasTarget, ...]):

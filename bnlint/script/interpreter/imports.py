@@ -117,7 +117,9 @@ class Imports:
             note_era_signals(self.facts.imports, text)     # the project's code dates the script too
             anchor = self._anchors[-1] if self._anchors else (
                 self._site(self._statement) if self._statement is not None and not self._chunk.external else None)
-            helper = type(self)(self.facts, candidate, self.follow_imports - 1, self.extra_folders,
+            # a package's `__init__.py` re-exporting its modules is a hop of the import, not a level of code
+            depth = self.follow_imports - (candidate.name != "__init__.py")
+            helper = type(self)(self.facts, candidate, depth, self.extra_folders,
                                self._siblings, anchor)
             saved = self._chunk
             env = helper.run(parsed.chunks, run_uncalled=False)
