@@ -128,8 +128,18 @@ def test_a_python2_notebook_cell_is_read_like_a_python2_script():
     ("if a <> b: print\n", "if a != b: print()\n"),
 ])
 def test_the_rewrite_keeps_lines_and_the_columns_of_the_rest(python2, python3):
-    assert python3_reading(python2) == python3
+    assert python3_reading(python2).text == python3
     ast.parse(python3)
+
+
+def test_indentation_mixing_tabs_and_spaces_is_read_as_python2_did_with_columns_as_written():
+    source = ("import tensorflow as tf\ndef build():\n"
+              "\tbase = tf.keras.applications.ResNet50(include_top=False)\n"
+              "        print 'built'\n"                        # 8 spaces: the tab's depth in Python 2
+              "\tout = base(tf.keras.Input((224, 224, 3)))\n"
+              "\treturn out\n")
+    [finding] = findings(source, target="tf2", enabled={"BN003"})
+    assert (finding.line, finding.column, finding.end_column) == (5, 8, 43)
 
 
 def test_python3_source_has_nothing_to_rewrite():

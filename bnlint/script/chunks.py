@@ -53,6 +53,7 @@ class Chunk:
     external: bool = False     # belongs to a sibling module read for cross-module facts
     # Notebook cells: characters IPython's cleanup removed at the start of each line (a cell's
     # leading indent, pasted prompts); positions add them back to point into the cell as written.
+    # A Python 2 reading adds the columns its expanded tab indentation moved (negative).
     removed: tuple[int, ...] = field(default=(), repr=False)
     # Read as Python 2 (python2.py rewrote it as Python 3, same lines): its nodes are positions in the
     # rewritten text, and fixes, which edit Python 3 source, are not offered.
@@ -171,7 +172,7 @@ def check_syntax(text: str, cell: int | None = None, removed: tuple[int, ...] = 
             compile(text, "<bnlint>", "exec", flags=flags, dont_inherit=True)
         except SyntaxError:
             python3 = python3_reading(text)
-            if python3 is None or not _compiles(python3, flags):
+            if python3 is None or not _compiles(python3.text, flags):
                 raise
 
 
@@ -200,10 +201,18 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
             if python3 is None:
                 raise
             try:
-                return _parse(python3, cell, external, names, removed, python2=True)
+                return _parse(python3.text, cell, external, names, _moved(removed, python3.shifts), python2=True)
             except SyntaxError:
                 pass
             raise
+
+
+def _moved(removed: tuple[int, ...], shifts: tuple[int, ...]) -> tuple[int, ...]:
+    """Per line, what to add to a column of the Python 3 reading to point into the text as written:
+    IPython's cleanup (`removed`) and the Python 2 reading's indentation (`shifts`) together."""
+    if not shifts:
+        return removed
+    return tuple((removed[i] if i < len(removed) else 0) + shift for i, shift in enumerate(shifts))
 
 
 def _parse(text: str, cell: int | None, external: bool, names: set[str], removed: tuple[int, ...],

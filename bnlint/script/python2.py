@@ -19,18 +19,22 @@ lib2to3 (which parsed Python 2) is gone from Python 3.13, parso dropped its Pyth
 0.8 and fissix would be a new check-path dependency producing lib2to3 trees, not `ast`: a rewrite
 of tokens is enough because the analysis only needs the statements' structure and names.
 
-Not rewritten (the file stays a BN900): indentation mixing tabs and spaces inconsistently, tuple
-parameters (`def f((a, b))`), and `print`/`exec` used in ways Python 2 itself rejects.
-`python3_reading(text)` returns None when there is nothing to rewrite or the text does not tokenize.
+Indentation that mixes tabs and spaces (Python 2 put a tab at the next multiple of 8 columns, Python 3
+raises TabError) is expanded to spaces; the reading then says per line how far its columns moved.
+
+Not rewritten (the file stays a BN900): tuple parameters (`def f((a, b))`), and `print`/`exec` used
+in ways Python 2 itself rejects. `python3_reading(text)` returns None when there is nothing to
+rewrite or the text does not tokenize.
 """
 from __future__ import annotations
 
 import re
 import tokenize
+from dataclasses import dataclass
 
 from bnlint.script.source import split_lines
 
-__all__ = ["python3_reading"]
+__all__ = ["Python3Reading", "python3_reading"]
 
 _FUTURE_PRINT = re.compile(r"^[ \t]*from[ \t]+__future__[ \t]+import[ \t(\\\w,\s]*?\bprint_function\b", re.M)
 _OCTAL = re.compile(r"0+([0-7]+)\Z")          # 0777 (Python 3.12+ tokenizes it as one NUMBER)
@@ -44,10 +48,21 @@ _KEYWORDS = frozenset({"and", "or", "not", "in", "is", "if", "else", "lambda", "
                        "yield", "assert", "raise", "del", "for", "while", "elif", "with", "as", "import", "from"})
 
 
-def python3_reading(text: str) -> str | None:
+@dataclass(frozen=True)
+class Python3Reading:
+    text: str
+    # Per line: characters to add to a column of `text` to find the same place in the original
+    # (negative where tabs in the indentation became spaces); () when no line moved.
+    shifts: tuple[int, ...] = ()
+
+
+def python3_reading(text: str) -> Python3Reading | None:
     """`text` with its Python 2-only syntax rewritten as Python 3 (same lines), or None when no
     rewrite applies (or the text cannot be tokenized). The result is not checked to parse."""
     lines = split_lines(text)
+    shifts: tuple[int, ...] = ()
+    if _mixes_tabs_and_spaces(lines):
+        lines, shifts = _expand_indentation(lines)
     try:
         tokens = [t for t in tokenize.generate_tokens(iter(lines).__next__)
                   if t.type not in (tokenize.NL, tokenize.COMMENT)
@@ -57,9 +72,34 @@ def python3_reading(text: str) -> str | None:
     edits: list[tuple[int, int, int, str]] = []      # (row, start column, end column, new text)
     _statements(tokens, edits, print_statement=_FUTURE_PRINT.search(text) is None)
     _literals(tokens, edits)
-    if not edits:
+    if not edits and not shifts:
         return None
-    return _apply(lines, edits)
+    return Python3Reading(_apply(lines, edits), shifts)
+
+
+_INDENT = re.compile(r"[ \t]*")
+
+
+def _mixes_tabs_and_spaces(lines: list[str]) -> bool:
+    indents = {_INDENT.match(line).group() for line in lines if line.strip()}
+    return any("\t" in indent for indent in indents) and any(" " in indent for indent in indents)
+
+
+def _expand_indentation(lines: list[str]) -> tuple[list[str], tuple[int, ...]]:
+    """Leading tabs as Python 2 read them (to the next multiple of 8 columns), as spaces."""
+    out, shifts = [], []
+    for line in lines:
+        indent = _INDENT.match(line).group()
+        if "\t" not in indent:
+            out.append(line)
+            shifts.append(0)
+            continue
+        width = 0
+        for char in indent:
+            width = (width // 8 + 1) * 8 if char == "\t" else width + 1
+        out.append(" " * width + line[len(indent):])
+        shifts.append(len(indent) - width)
+    return out, tuple(shifts)
 
 
 def _apply(lines: list[str], edits: list[tuple[int, int, int, str]]) -> str:
