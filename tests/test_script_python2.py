@@ -105,18 +105,32 @@ def test_what_no_reading_parses_stays_the_python3_syntax_error(source, enabled):
     assert (raised.value.reason, raised.value.line) == expected
 
 
+def _notebook(cells, python2_kernel=True) -> bytes:
+    kernel = {"kernelspec": {"name": "python2", "language": "python", "display_name": "Python 2"},
+              "language_info": {"name": "python", "version": "2.7.18"}} if python2_kernel else {}
+    return json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                                  "source": cell} for cell in cells],
+                       "metadata": kernel, "nbformat": 4, "nbformat_minor": 2}).encode()
+
+
 def test_a_python2_notebook_cell_is_read_like_a_python2_script():
     cells = ["import tensorflow as tf\nprint 'ok'", "base = tf.keras.applications.ResNet50(include_top=False)\n"
              "print base.name\nout = base(tf.keras.Input((224, 224, 3)))"]
-    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": c}
-                          for c in cells],
-                "metadata": {"kernelspec": {"name": "python2", "language": "python", "display_name": "Python 2"},
-                             "language_info": {"name": "python", "version": "2.7.18"}},
-                "nbformat": 4, "nbformat_minor": 2}
-    result = analyze(json.dumps(notebook).encode(), path="nb.ipynb", enabled={"BN003"})
-    [finding] = result.findings
+    [finding] = analyze(_notebook(cells), path="nb.ipynb", enabled={"BN003"}).findings
     assert (finding.cell, finding.line, finding.code) == (2, 3, "BN003")
     assert "tf.keras in Python 2 source: TF 1.x or TF 2.0/2.1" in finding.help and finding.fix is None
+
+
+def test_a_python2_kernel_dates_the_notebook_and_gets_no_fixes_even_in_python3_cells():
+    cells = ["import tensorflow as tf\nbase = tf.keras.applications.ResNet50(include_top=False)\n"
+             "out = base(tf.keras.Input((224, 224, 3)))"]
+    [finding] = analyze(_notebook(cells), path="nb.ipynb", target="tf2", enabled={"BN003"}).findings
+    assert finding.fix is None and "No automatic fix" in finding.help
+    [finding] = analyze(_notebook(cells, python2_kernel=False), path="nb.ipynb", target="tf2",
+                        enabled={"BN003"}).findings
+    assert finding.fix is not None
+    [finding] = analyze(_notebook(cells), path="nb.ipynb", enabled={"BN003"}).findings
+    assert "[assumed tf.keras in TF 1.x: tf.keras in Python 2 source" in finding.help
 
 
 @pytest.mark.parametrize("python2, python3", [

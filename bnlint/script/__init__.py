@@ -194,6 +194,9 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
             broken_cells.append(_broken_cell(exc, display_path))
             continue
         facts.sources.append(parsed)
+        if notebook is not None and notebook.python2:
+            for chunk in parsed.chunks:
+                chunk.python2 = True        # a Python 2 kernel's cell: fixes are not offered there either
         if parsed.python2:
             note_python2(facts.imports)
         chunks.extend(parsed.chunks)
