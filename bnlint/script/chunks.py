@@ -144,12 +144,15 @@ class ParsedSource:
 
 
 @contextlib.contextmanager
-def _parse_errors_as_bn900(where: str, cell: int | None = None, removed: tuple[int, ...] = ()):
+def _parse_errors_as_bn900(where: str, cell: int | None = None, removed: tuple[int, ...] = (),
+                           syntax_errors: bool = True):
     """What Python's parser raises on bad source, as one clear BN900 reason located at the error
-    (in the cell as written, for a notebook)."""
+    (in the cell as written, for a notebook). `syntax_errors=False` lets a SyntaxError through."""
     try:
         yield
     except SyntaxError as exc:
+        if not syntax_errors:
+            raise
         line = exc.lineno or 1
         column = (exc.offset or 1) + (removed[line - 1] if 0 < line <= len(removed) else 0)
         raise BnlintInputError(f"syntax error: {exc.msg}", line, max(1, column), cell) from None
@@ -191,20 +194,20 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
     `removed`: per line, the characters IPython's cleanup took off the cell's text (see Chunk)."""
     where = f"cell {cell}, " if cell is not None else ""
     names = relevant_names if relevant_names is not None else set()
-    with _parse_errors_as_bn900(where, cell, removed):
+    try:
+        return _parse(text, where, cell, external, names, removed)
+    except SyntaxError as error:
+        python3_error = error
+    # Python 2 source (legacy Keras): read its Python 3 rewrite, same lines. When that does not
+    # parse either, the file's own Python 3 syntax error is the BN900.
+    python3 = python3_reading(text)
+    if python3 is not None:
         try:
-            return _parse(text, cell, external, names, removed)
+            return _parse(python3.text, where, cell, external, names, _moved(removed, python3.shifts), python2=True)
         except SyntaxError:
-            # Python 2 source (legacy Keras): read its Python 3 rewrite, same lines. When that
-            # does not parse either, the file's own Python 3 syntax error is the BN900.
-            python3 = python3_reading(text)
-            if python3 is None:
-                raise
-            try:
-                return _parse(python3.text, cell, external, names, _moved(removed, python3.shifts), python2=True)
-            except SyntaxError:
-                pass
-            raise
+            pass
+    with _parse_errors_as_bn900(where, cell, removed):
+        raise python3_error
 
 
 def _moved(removed: tuple[int, ...], shifts: tuple[int, ...]) -> tuple[int, ...]:
@@ -215,12 +218,12 @@ def _moved(removed: tuple[int, ...], shifts: tuple[int, ...]) -> tuple[int, ...]
     return tuple((removed[i] if i < len(removed) else 0) + shift for i, shift in enumerate(shifts))
 
 
-def _parse(text: str, cell: int | None, external: bool, names: set[str], removed: tuple[int, ...],
+def _parse(text: str, where: str, cell: int | None, external: bool, names: set[str], removed: tuple[int, ...],
            python2: bool = False) -> ParsedSource:
-    """Raises SyntaxError (and what else `ast.parse` raises) for bad source."""
+    """Raises SyntaxError for bad source (BnlintInputError for what else the parser rejects)."""
     lines = split_lines(text)
     if len(text) >= FAST_SPLIT_CHARS:
-        parsed = _parse_big(text, lines, cell, external, names, removed, python2)
+        parsed = _parse_big(text, lines, where, cell, external, names, removed, python2)
         if parsed is not None:
             return parsed
     gc_was_enabled = gc.isenabled()
@@ -228,7 +231,7 @@ def _parse(text: str, cell: int | None, external: bool, names: set[str], removed
         # The AST of a big file is millions of objects that all stay alive: cyclic GC passes
         # during its construction only cost time.
         gc.disable()
-        with warnings.catch_warnings():
+        with _parse_errors_as_bn900(where, cell, removed, syntax_errors=False), warnings.catch_warnings():
             warnings.simplefilter("ignore")          # invalid escape sequences etc.
             tree = ast.parse(text)
     finally:
@@ -412,9 +415,9 @@ _TEXT_BINDS = re.compile(
     r"|^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.M)
 
 
-def _parse_big(text: str, lines: list[str], cell, external, names: set[str],
+def _parse_big(text: str, lines: list[str], where: str, cell, external, names: set[str],
                removed: tuple[int, ...] = (), python2: bool = False) -> ParsedSource | None:
-    with warnings.catch_warnings():
+    with _parse_errors_as_bn900(where, cell, removed, syntax_errors=False), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = compile(text, "<bnlint>", "exec", dont_inherit=True)
     executed = {line for _, _, line in code.co_lines() if line is not None}
