@@ -79,6 +79,7 @@ def test_fix_never_rewrites_a_python2_file(tmp_path, run_cli):
     code, out, _ = run_cli("--select", "BN003", "--target-keras", "tf2", "--fix", "--unsafe-fixes", py3, py2)
     assert "training=False" in py3.read_text()           # the same code in Python 3 is fixed
     assert py2.read_text() == PY2_TF_KERAS
+    assert code == 1 and "py2.py:4:7: BN003" in out and "py3.py:4" not in out
     [finding] = findings(PY2_TF_KERAS, target="tf2", enabled={"BN003"})
     assert (finding.line, finding.fix) == (4, None)
     assert "No automatic fix: bnlint reads this Python 2 source" in finding.help
@@ -114,8 +115,9 @@ def _notebook(cells, python2_kernel=True) -> bytes:
 
 
 def test_a_python2_notebook_cell_is_read_like_a_python2_script():
-    cells = ["import tensorflow as tf\nprint 'ok'", "base = tf.keras.applications.ResNet50(include_top=False)\n"
-             "print base.name\nout = base(tf.keras.Input((224, 224, 3)))"]
+    cells = ["import tensorflow as tf\nprint 'ok'",
+             ("base = tf.keras.applications.ResNet50(include_top=False)\nprint base.name\n"
+              "out = base(tf.keras.Input((224, 224, 3)))")]
     [finding] = analyze(_notebook(cells), path="nb.ipynb", enabled={"BN003"}).findings
     assert (finding.cell, finding.line, finding.code) == (2, 3, "BN003")
     assert "tf.keras in Python 2 source: TF 1.x or TF 2.0/2.1" in finding.help and finding.fix is None
@@ -123,7 +125,7 @@ def test_a_python2_notebook_cell_is_read_like_a_python2_script():
 
 def test_a_python2_kernel_dates_the_notebook_and_gets_no_fixes_even_in_python3_cells():
     cells = ["import tensorflow as tf\nbase = tf.keras.applications.ResNet50(include_top=False)\n"
-             "out = base(tf.keras.Input((224, 224, 3)))"]
+             + "out = base(tf.keras.Input((224, 224, 3)))"]
     [finding] = analyze(_notebook(cells), path="nb.ipynb", target="tf2", enabled={"BN003"}).findings
     assert finding.fix is None and "No automatic fix" in finding.help
     [finding] = analyze(_notebook(cells, python2_kernel=False), path="nb.ipynb", target="tf2",
