@@ -94,7 +94,7 @@ def test_target_inferred_from_the_code_era(source, expected):
 def test_every_era_signal_names_its_source():
     from bnlint.script.era_signals import SIGNALS
     assert all(signal.source and signal.what for signal in SIGNALS)
-    assert {signal.era for signal in SIGNALS} == {"tf1", "keras2", "standalone", "tf2keras", "keras3"}
+    assert {signal.era for signal in SIGNALS} == {"tf1", "keras2", "standalone", "tf2keras", "keras3", "python2"}
 
 
 def test_inferred_target_shows_in_help():

@@ -106,7 +106,7 @@ def test_files_without_anything_relevant_are_not_parsed():
 
 @pytest.mark.parametrize("source", [
     b"from keras.models import Model\ndef broken(:\n",          # no rule's words: the prefilter skips it
-    b"import tensorflow as tf\nprint 'python 2'\n",
+    b"import tensorflow as tf\nprint 'python 2' +\n",       # Python 2 reads print statements, not this
     b"import tf_keras\nx = (\n",
 ])
 def test_a_broken_keras_script_is_bn900_even_when_no_rule_needs_it(source):

@@ -31,7 +31,7 @@ from bnlint.script.project import module_candidates, sys_path_folders
 from bnlint.script.rules import RULES
 from bnlint.script.rules.base import Report
 from bnlint.script.source import decode_script, load_notebook
-from bnlint.script.target_inference import infer_targets, note_era_signals
+from bnlint.script.target_inference import infer_targets, note_era_signals, note_python2
 from bnlint.suppression import parse_suppressions
 from bnlint.target import KerasTarget
 
@@ -162,6 +162,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     enabled = frozenset(code for code in RULES if code in ctx.enabled)
     if len(data) > ctx.limits.max_script_bytes:
         raise BnlintInputError(f"script larger than the {ctx.limits.max_script_bytes}-byte limit")
+    notebook = None
     if _is_notebook(path):
         notebook = load_notebook(data)
         # document order: what "Run all" does (execution counts say what ran last, not what runs)
@@ -179,6 +180,8 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
 
     suppressions: dict[tuple[int | None, int], frozenset[str] | None] = {}
     facts = Facts()
+    if notebook is not None and notebook.python2:
+        note_python2(facts.imports)          # a Python 2 kernel dates the notebook as Python 2 source does
     chunks = []
     relevant_names: set[str] = set()
     broken_cells: list[Finding] = []
@@ -203,6 +206,11 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
             broken_cells.append(_broken_cell(exc, display_path))
             continue
         facts.sources.append(parsed)
+        if notebook is not None and notebook.python2:
+            for chunk in parsed.chunks:
+                chunk.python2 = True        # a Python 2 kernel's cell: fixes are not offered there either
+        if parsed.python2:
+            note_python2(facts.imports)
         chunks.extend(parsed.chunks)
         if preprocessing_visible(python):
             facts.preprocessing_visible = True
@@ -307,13 +315,20 @@ def _syntax_errors(units, display_path: str, data: bytes) -> list[Finding]:
     return found
 
 
+_PYTHON2_NO_FIX = "(No automatic fix: bnlint reads this Python 2 source but does not rewrite it.)"
+
+
 def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
     site = report.site
     line, column, end_line, end_column = site.chunk.position(site.node)
     statement_line = site.chunk.position(site.statement)[0]
     fix = None
+    help_text = report.help
+    if report.fix is not None and site.chunk.python2:
+        # the codemods edit Python 3 source: Python 2 is read through a rewrite, never written
+        help_text = f"{help_text} {_PYTHON2_NO_FIX}"
     # a cell whose columns IPython's cleanup moved (an indented cell): no text edit is placed there
-    if report.fix is not None and not getattr(report.site.chunk, "shifted", False):
+    elif report.fix is not None and not getattr(report.site.chunk, "shifted", False):
         plan = report.fix
         fix = Fix(plan.message, (), plan.applicability, codemod=plan.codemod, params=plan.params)
     related = []
@@ -323,7 +338,7 @@ def _finding(report: Report, display_path: str, target: KerasTarget) -> Finding:
         r_line, r_column, r_end_line, r_end_column = other.chunk.position(other.node)
         related.append(Related(display_path, r_line, r_column, text, r_end_line, r_end_column, cell=other.chunk.cell))
     return Finding(report.code, report.message, display_path, line, column, end_line, end_column,
-                   severity=report.severity, cell=site.chunk.cell, help=_with_target(report.help, target), fix=fix,
+                   severity=report.severity, cell=site.chunk.cell, help=_with_target(help_text, target), fix=fix,
                    related=tuple(related), statement_line=statement_line)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from bnlint.errors import BnlintInputError
 from bnlint.script.applications import FAMILIES, ZOO_NAMES, names_zoo_architecture
+from bnlint.script.python2 import python3_reading
 from bnlint.script.source import dominant_newline, split_lines
 
 # Names whose presence makes a statement worth analysing: what the rules look for.
@@ -52,7 +53,11 @@ class Chunk:
     external: bool = False     # belongs to a sibling module read for cross-module facts
     # Notebook cells: characters IPython's cleanup removed at the start of each line (a cell's
     # leading indent, pasted prompts); positions add them back to point into the cell as written.
+    # A Python 2 reading adds the columns its expanded tab indentation moved (negative).
     removed: tuple[int, ...] = field(default=(), repr=False)
+    # Read as Python 2 (python2.py rewrote it as Python 3, same lines): its nodes are positions in the
+    # rewritten text, and fixes, which edit Python 3 source, are not offered.
+    python2: bool = False
 
     @property
     def newline(self) -> str:
@@ -104,6 +109,7 @@ class ParsedSource:
     lines: list[str] = field(repr=False)          # split_lines(text)
     # (first line, last line) of every top-level statement group, in order
     spans: list[tuple[int, int]] = field(repr=False)
+    python2: bool = False         # the text is python2.py's Python 3 reading of Python 2 source
 
     def uses_name(self, name: str) -> bool:
         """Is `name` a variable, parameter, function, class or import anywhere in the text?
@@ -138,12 +144,15 @@ class ParsedSource:
 
 
 @contextlib.contextmanager
-def _parse_errors_as_bn900(where: str, cell: int | None = None, removed: tuple[int, ...] = ()):
+def _parse_errors_as_bn900(where: str, cell: int | None = None, removed: tuple[int, ...] = (),
+                           syntax_errors: bool = True):
     """What Python's parser raises on bad source, as one clear BN900 reason located at the error
-    (in the cell as written, for a notebook)."""
+    (in the cell as written, for a notebook). `syntax_errors=False` lets a SyntaxError through."""
     try:
         yield
     except SyntaxError as exc:
+        if not syntax_errors:
+            raise
         line = exc.lineno or 1
         column = (exc.offset or 1) + (removed[line - 1] if 0 < line <= len(removed) else 0)
         raise BnlintInputError(f"syntax error: {exc.msg}", line, max(1, column), cell) from None
@@ -154,14 +163,28 @@ def _parse_errors_as_bn900(where: str, cell: int | None = None, removed: tuple[i
 
 
 def check_syntax(text: str, cell: int | None = None, removed: tuple[int, ...] = ()) -> None:
-    """Raise BnlintInputError where `text` does not compile (bytecode only: no AST objects)."""
+    """Raise BnlintInputError where `text` does not compile (bytecode only: no AST objects), read
+    as Python 3 or else as Python 2 (the error reported is Python 3's)."""
     import ast as _ast
 
     flags = _ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if cell is not None else 0   # IPython runs top-level await
     where = f"cell {cell}, " if cell is not None else ""
     with _parse_errors_as_bn900(where, cell, removed), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        try:
+            compile(text, "<bnlint>", "exec", flags=flags, dont_inherit=True)
+        except SyntaxError:
+            python3 = python3_reading(text)
+            if python3 is None or not _compiles(python3.text, flags):
+                raise
+
+
+def _compiles(text: str, flags: int = 0) -> bool:
+    try:
         compile(text, "<bnlint>", "exec", flags=flags, dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def parse_python(text: str, cell: int | None = None, external: bool = False,
@@ -171,9 +194,36 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
     `removed`: per line, the characters IPython's cleanup took off the cell's text (see Chunk)."""
     where = f"cell {cell}, " if cell is not None else ""
     names = relevant_names if relevant_names is not None else set()
+    try:
+        return _parse(text, where, cell, external, names, removed)
+    except SyntaxError as error:
+        python3_error = error
+    # Python 2 source (legacy Keras): read its Python 3 rewrite, same lines. When that does not
+    # parse either, the file's own Python 3 syntax error is the BN900.
+    python3 = python3_reading(text)
+    if python3 is not None:
+        try:
+            return _parse(python3.text, where, cell, external, names, _moved(removed, python3.shifts), python2=True)
+        except SyntaxError:
+            pass
+    with _parse_errors_as_bn900(where, cell, removed):
+        raise python3_error
+
+
+def _moved(removed: tuple[int, ...], shifts: tuple[int, ...]) -> tuple[int, ...]:
+    """Per line, what to add to a column of the Python 3 reading to point into the text as written:
+    IPython's cleanup (`removed`) and the Python 2 reading's indentation (`shifts`) together."""
+    if not shifts:
+        return removed
+    return tuple((removed[i] if i < len(removed) else 0) + shift for i, shift in enumerate(shifts))
+
+
+def _parse(text: str, where: str, cell: int | None, external: bool, names: set[str], removed: tuple[int, ...],
+           python2: bool = False) -> ParsedSource:
+    """Raises SyntaxError for bad source (BnlintInputError for what else the parser rejects)."""
     lines = split_lines(text)
     if len(text) >= FAST_SPLIT_CHARS:
-        parsed = _parse_big(text, lines, where, cell, external, names, removed)
+        parsed = _parse_big(text, lines, where, cell, external, names, removed, python2)
         if parsed is not None:
             return parsed
     gc_was_enabled = gc.isenabled()
@@ -181,7 +231,7 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
         # The AST of a big file is millions of objects that all stay alive: cyclic GC passes
         # during its construction only cost time.
         gc.disable()
-        with _parse_errors_as_bn900(where, cell, removed), warnings.catch_warnings():
+        with _parse_errors_as_bn900(where, cell, removed, syntax_errors=False), warnings.catch_warnings():
             warnings.simplefilter("ignore")          # invalid escape sequences etc.
             tree = ast.parse(text)
     finally:
@@ -189,9 +239,9 @@ def parse_python(text: str, cell: int | None = None, external: bool = False,
             gc.enable()
     groups = _AstGroups(_statement_groups(tree.body), lines)
     del tree
-    chunks = [Chunk(groups.statements(index), groups.span(index)[0], cell, lines, external, removed)
+    chunks = [Chunk(groups.statements(index), groups.span(index)[0], cell, lines, external, removed, python2)
               for index in _relevant_groups(groups, names)]
-    return ParsedSource(chunks, text, lines, groups.spans)
+    return ParsedSource(chunks, text, lines, groups.spans, python2)
 
 
 def _statement_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stmt]]]:
@@ -366,8 +416,8 @@ _TEXT_BINDS = re.compile(
 
 
 def _parse_big(text: str, lines: list[str], where: str, cell, external, names: set[str],
-               removed: tuple[int, ...] = ()) -> ParsedSource | None:
-    with _parse_errors_as_bn900(where, cell, removed), warnings.catch_warnings():
+               removed: tuple[int, ...] = (), python2: bool = False) -> ParsedSource | None:
+    with _parse_errors_as_bn900(where, cell, removed, syntax_errors=False), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = compile(text, "<bnlint>", "exec", dont_inherit=True)
     executed = {line for _, _, line in code.co_lines() if line is not None}
@@ -387,8 +437,8 @@ def _parse_big(text: str, lines: list[str], where: str, cell, external, names: s
             names |= before
             return None
         ast.increment_lineno(piece, start - 1)
-        chunks.append(Chunk(piece.body, start, cell, lines, external, removed))
-    return ParsedSource(chunks, text, lines, groups.spans)
+        chunks.append(Chunk(piece.body, start, cell, lines, external, removed, python2))
+    return ParsedSource(chunks, text, lines, groups.spans, python2)
 
 
 def _text_starts(lines: list[str], executed: set[int]) -> list[int]:

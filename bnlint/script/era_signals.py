@@ -11,6 +11,9 @@ One table, one row per signal, each with the source of the fact. The eras:
 - ``tf2keras``: API only the `keras` 2.6+ package / tf.keras 2.x has, never standalone Keras <= 2.3:
   with Keras 2-era API it says `import keras` is the package TensorFlow 2 installs.
 - ``keras3``: API only Keras 3 has.
+- ``python2``: the script is Python 2 source. Not a pattern: the script analyzer notes it when the
+  file (or a notebook cell) parses only through python2.py's reading, or a notebook's kernel is
+  Python 2.
 
 A signal is a regular expression over one source line outside comments; `what` is how the
 evidence reads in a finding's help.
@@ -25,9 +28,9 @@ from dataclasses import dataclass
 class EraSignal:
     era: str
     what: str
-    pattern: re.Pattern
+    pattern: re.Pattern | None      # None: not seen in the text, noted by the analyzer
     source: str
-    quick: re.Pattern               # the pattern alone: a cheap first look before the anchored one
+    quick: re.Pattern | None        # the pattern alone: a cheap first look before the anchored one
 
 
 def _signal(era: str, what: str, pattern: str, source: str) -> EraSignal:
@@ -106,9 +109,18 @@ SIGNALS: tuple[EraSignal, ...] = (
     _signal("keras3", "sets a JAX/PyTorch Keras backend", r"KERAS_BACKEND[\"']?\s*\]?\s*=\s*[\"'](?:jax|torch)",
             "only Keras 3 runs on JAX or PyTorch"),
     _signal("keras3", "imports keras_hub", r"^\s*(?:import|from)\s+keras_hub\b", "KerasHub requires Keras 3"),
+    # --- Python 2 ----------------------------------------------------------------------------------
+    EraSignal("python2", "is Python 2 source", None,
+              "TensorFlow 2.1 was the last release supporting Python 2 and TF 2.2 discontinued it (TF 2.1.0 "
+              "and 2.2.0 release notes); multi-backend Keras <= 2.3 ran on Python 2.7; keras 2.4 raises 'Keras requires TensorFlow 2.2 or higher'. "
+              "So `import keras` there is standalone Keras <= 2.3, `tf.keras` is TF 1.x or TF 2.0/2.1", None),
 )
+
+# The Python 2 signal, noted by the analyzer (bnlint/script/python2.py reads such source).
+PYTHON2_SOURCE = next(signal for signal in SIGNALS if signal.era == "python2")
 
 
 def era_signals_in(text: str) -> list[EraSignal]:
     """The signals a script's text shows, in table order."""
-    return [signal for signal in SIGNALS if signal.quick.search(text) and signal.pattern.search(text)]
+    return [signal for signal in SIGNALS
+            if signal.quick is not None and signal.quick.search(text) and signal.pattern.search(text)]

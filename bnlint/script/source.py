@@ -101,6 +101,7 @@ class Notebook:
     trailing_newline: bool
     python: bool = True
     extra: dict = field(default_factory=dict)
+    python2: bool = False        # a Python 2 kernel (kernelspec python2, language_info version 2.x)
 
 
 def load_notebook(data: bytes) -> Notebook:
@@ -115,7 +116,10 @@ def load_notebook(data: bytes) -> Notebook:
     if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
         raise BnlintInputError("notebook has no 'cells' list (not an nbformat 4 notebook)")
     language = (document.get("metadata") or {}).get("language_info", {}) or {}
-    python = str(language.get("name", "python")).lower() in ("python", "ipython", "python3")
+    python = str(language.get("name", "python")).lower() in ("python", "ipython", "python2", "python3")
+    kernel = (document.get("metadata") or {}).get("kernelspec", {}) or {}
+    python2 = python and (str(language.get("version", "")).startswith("2.")
+                          or str(kernel.get("name", "") if isinstance(kernel, dict) else "").lower() == "python2")
     cells = []
     for index, cell in enumerate(document["cells"]):
         if not isinstance(cell, dict) or "cell_type" not in cell:
@@ -136,7 +140,7 @@ def load_notebook(data: bytes) -> Notebook:
         cells.append(CodeCell(len(cells) + 1, index, text))
     indent = _detect_indent(raw)
     return Notebook(document, cells, indent, ensure_ascii=raw.isascii(),
-                    trailing_newline=raw.endswith("\n"), python=python)
+                    trailing_newline=raw.endswith("\n"), python=python, python2=python2)
 
 
 def _detect_indent(raw: str) -> int | None:
