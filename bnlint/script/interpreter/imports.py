@@ -13,7 +13,7 @@ from bnlint.script.chunks import parse_python
 from bnlint.script.interpreter.literals import PREPROCESSING
 from bnlint.script.project import module_candidates
 from bnlint.script.source import decode_script
-from bnlint.script.target_inference import note_era_signals
+from bnlint.script.target_inference import note_era_signals, note_python2
 from bnlint.script.values import (
     Env,
     Module,
@@ -115,6 +115,8 @@ class Imports:
             if PREPROCESSING.search(text):
                 self.facts.preprocessing_visible = True
             note_era_signals(self.facts.imports, text)     # the project's code dates the script too
+            if parsed.python2:
+                note_python2(self.facts.imports)
             anchor = self._anchors[-1] if self._anchors else (
                 self._site(self._statement) if self._statement is not None and not self._chunk.external else None)
             # a package's `__init__.py` re-exporting its modules is a hop of the import, not a level of code
