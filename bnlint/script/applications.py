@@ -54,6 +54,12 @@ _TABLE: list[tuple[Family, list[str]]] = [
 ]
 
 FAMILIES: dict[str, Family] = {name: family for family, names in _TABLE for name in names}
+# A model the project builds itself from layers including BatchNormalization (YOLO's Darknet, a
+# U-Net): pretrained once it loads trained weights.
+PROJECT_ARCHITECTURE = Family("project architecture with BatchNormalization", True, False, "")
+# The submodules of `keras.applications` (a star import binds them too: `globals()["densenet"]`);
+# Keras 2 also had `resnet50` and `vgg19` modules.
+APPLICATION_MODULES = frozenset({family.module for family in FAMILIES.values()} | {"resnet50", "vgg19"})
 
 # Families whose `include_preprocessing=False` switches the built-in preprocessing off.
 _OPTIONAL_PREPROCESSING = {"MobileNetV3", "EfficientNetV2", "ConvNeXt"}

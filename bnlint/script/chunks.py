@@ -288,6 +288,17 @@ def _int_constant(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and type(node.value) is int
 
 
+def _name_table(node: ast.expr) -> bool:
+    """A dict, list or tuple literal of string constants (values of a dict)."""
+    if isinstance(node, ast.Dict):
+        items = node.values
+    elif isinstance(node, (ast.List, ast.Tuple)):
+        items = node.elts
+    else:
+        return False
+    return bool(items) and all(isinstance(i, ast.Constant) and isinstance(i.value, str) for i in items)
+
+
 class _AstGroups:
     """Top-level statement groups from the stdlib AST (exact)."""
 
@@ -329,9 +340,10 @@ class _AstGroups:
         return _bound_names(self.groups[index][2])
 
     def binds_number(self, index: int) -> bool:
-        """`FREEZE_LAYERS = 2`, `fine_tune_at = -20`: an integer constant."""
+        """`FREEZE_LAYERS = 2`, `fine_tune_at = -20`: an integer constant; `CLF2CLASS = {"resnet50":
+        "ResNet50", ...}`: a table of names (what a `getattr` or a dict lookup may pick)."""
         return any(isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
-                   and _int_constant(stmt.value) for stmt in self.groups[index][2])
+                   and (_int_constant(stmt.value) or _name_table(stmt.value)) for stmt in self.groups[index][2])
 
 
 def _relevant_groups(groups, names: set[str]) -> list[int]:

@@ -90,6 +90,9 @@ class ModelFact:
     base: Base | None = None          # a loaded model is also a base
     named_at_module: bool = False
     layer_count: int | None = 0       # sequential: layers added so far (None: unknown)
+    # Built from Inputs by code that also builds BatchNormalization layers (the project's own
+    # architecture): `load_weights` makes it a pretrained BN base (`base`).
+    builds_bn: bool = False
 
     def bases(self) -> list[Base]:
         found = [c.base for c in self.components]

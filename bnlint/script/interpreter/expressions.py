@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import ast
+import itertools
 
+from bnlint.script.applications import FAMILIES
 from bnlint.script.facts import (
     Base,
     ModelFact,
@@ -33,6 +35,7 @@ from bnlint.script.values import (
     Seq,
     Super,
     Wrapped,
+    atoms,
     derived,
     tensors,
     unchained,
@@ -108,6 +111,8 @@ class Expressions:
         attr = node.attr
         out = []
         for atom in receiver:
+            if isinstance(atom, ModelV) and atom.model.base is not None:
+                atom = BaseV(atom.model.base)       # a model that became a pretrained base
             if isinstance(atom, QName):
                 out.append(QName(f"{atom.name}.{attr}", atom.implicit))
             elif isinstance(atom, Module):
@@ -149,10 +154,20 @@ class Expressions:
                     out.append(GraphTensor(atom.owner, (site,), atom.index != -1))
                 elif attr == "input" and atom.index == 0:
                     out.append(BaseInput(atom.owner))
+            elif isinstance(atom, Layer) and isinstance(atom.owner, ModelFact) and attr == "layers":
+                # `model.get_layer(name).layers`: only a nested model has layers, so it is one of the
+                # model's nested bases
+                out.extend(Layers(c.base) for c in atom.owner.components if c.kind == "nested")
         return tuple(out)
 
     def _subscript(self, node: ast.Subscript, env: Env) -> tuple:
-        """`base.layers[:100]`, `base.layers[-1]`, `pair[0]`."""
+        """`base.layers[:100]`, `base.layers[-1]`, `pair[0]`, `globals()[name]`."""
+        scope = node.value
+        if isinstance(scope, ast.Call) and isinstance(scope.func, ast.Name) and not scope.args \
+                and scope.func.id in ("globals", "locals", "vars") and not env.bound(scope.func.id):
+            names = _strings(self._eval(node.slice, env))
+            namespace = self.module_env if scope.func.id == "globals" else env
+            return union(*(self._eval(ast.copy_location(ast.Name(name, ast.Load()), node), namespace) for name in names))
         value = self._eval(node.value, env)
         index: int | None = None
         is_slice, whole = True, False
@@ -263,6 +278,16 @@ class Expressions:
                 return ()
             if builtin in ("list", "tuple", "reversed", "sorted") and positional:
                 return positional[0]
+            if builtin == "eval":
+                evaluated = self._eval_string(node, env)
+                if evaluated is not None:
+                    return evaluated
+            if builtin == "getattr" and len(positional) >= 2 and len(node.args) == len(positional):
+                # `getattr(keras.applications, name)` with the names it may hold
+                found = [self._attribute(positional[0], ast.copy_location(ast.Attribute(node.args[0], attr, ast.Load()), node), env)
+                         for attr in _strings(positional[1])]
+                if found:
+                    return union(*found)
             if builtin == "super" and self._owners:
                 owner, me = self._owners[-1]
                 return (Super(me, owner),)
@@ -293,5 +318,63 @@ class Expressions:
         if isinstance(atom, Class):
             self._called.add(id(atom))
             return self._instantiate(atom, positional, keywords, node)
+        if isinstance(atom, Instance) and not atom.cls.keras_layer:
+            return self._run_method(atom, "__call__", positional, keywords, node)
         return None
 
+    def _eval_string(self, node: ast.Call, env: Env) -> tuple | None:
+        """`eval("{}(include_top=False, weights='imagenet')".format(name))`: the code the string may
+        hold, evaluated here. A placeholder bnlint cannot fill stands for any Keras application
+        constructor the file has in scope."""
+        if not node.args:
+            return None
+        argument = node.args[0]
+        template, fillers = None, []
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            template = argument.value
+        elif isinstance(argument, ast.Call) and isinstance(argument.func, ast.Attribute) \
+                and argument.func.attr == "format" and isinstance(argument.func.value, ast.Constant) \
+                and isinstance(argument.func.value.value, str) and not argument.keywords:
+            template = argument.func.value.value
+            fillers = [_strings(self._eval(a, env)) or [_ANY_NAME] for a in argument.args]
+        elif isinstance(argument, ast.JoinedStr):
+            parts = []
+            for value in argument.values:
+                if isinstance(value, ast.Constant):
+                    parts.append(str(value.value).replace("{", "{{").replace("}", "}}"))
+                else:
+                    parts.append("{}")
+                    fillers.append(_strings(self._eval(value.value, env)) or [_ANY_NAME])
+            template = "".join(parts)
+        if template is None or len(template) > 2000 or len(fillers) > 3:
+            return None
+        try:
+            sources = {template.format(*choice) for choice in itertools.product(*fillers)}
+        except (IndexError, KeyError, ValueError):
+            return None
+        results = []
+        for source in sorted(sources)[:20]:
+            try:
+                expression = ast.parse(source.strip(), mode="eval").body
+            except (SyntaxError, ValueError):
+                continue
+            for child in ast.walk(expression):      # findings point at the eval() call
+                if "lineno" in child._attributes:
+                    ast.copy_location(child, node)
+                    child.end_lineno, child.end_col_offset = node.end_lineno, node.end_col_offset
+            scope = env
+            if _ANY_NAME in source:
+                constructors = tuple(a for value in self.module_env.vars.values() for a in value
+                                     if isinstance(a, QName) and a.last in FAMILIES
+                                     and ("applications" in a.parts or a.keras_root))
+                scope = Env(env, {_ANY_NAME: constructors})
+            results.append(self._eval(expression, scope))
+        return union(*results) if results else None
+
+
+_ANY_NAME = "__bnlint_any_name__"
+
+
+def _strings(value: tuple) -> list[str]:
+    """The strings an abstract value may be (`CLF2CLASS[name]` over a dict literal: each of its values)."""
+    return [a.value for a in atoms(value) if isinstance(a, Const) and isinstance(a.value, str) and a.value.isidentifier()]

@@ -5,6 +5,7 @@ import ast
 
 from bnlint.errors import BnlintInputError
 from bnlint.script.applications import (
+    APPLICATION_MODULES,
     FAMILIES,
     SEGMENTATION_MODELS,
     ZOO_ROOTS,
@@ -46,7 +47,7 @@ class Imports:
                 for name, value in sibling.vars.items():
                     env.set(name, value)
             elif QName(module).keras_root and "applications" in module:
-                for name in FAMILIES:
+                for name in (*FAMILIES, *(APPLICATION_MODULES if module.endswith("applications") else ())):
                     env.set(name, (QName(f"{module}.{name}"),))
             elif module.split(".")[0] in ZOO_ROOTS:
                 # `from efficientnet.tfkeras import *`, `from segmentation_models import *`

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import ast
+import re
 
 from bnlint.script.applications import (
     FAMILIES,
+    PROJECT_ARCHITECTURE,
     SM_DECODER_BN_PREFIXES,
     ZooCall,
     classifiers_get,
@@ -235,6 +237,8 @@ class KerasApi:
                 head_layers=max(a.depth for a in found)))
         for component in model.components:
             component.base.used_as_base = True
+        if not model.components and any(isinstance(a, KerasInput) for a in input_atoms):
+            model.builds_bn = _BUILDS_BN.search("".join(self._chunk.lines)) is not None
         self.facts.models.append(model)
         return (ModelV(model),)
 
@@ -319,6 +323,11 @@ class KerasApi:
             for base in ([model] if isinstance(model, Base) else model.bases() if isinstance(model, ModelFact) else []):
                 if base.weights == "none":
                     base.weights = "path"
+            if isinstance(model, ModelFact) and model.builds_bn and model.base is None:
+                # the project's own BN architecture with trained weights (YOLO's Darknet body)
+                model.base = Base(PROJECT_ARCHITECTURE.name, PROJECT_ARCHITECTURE, "path", model.site,
+                                  name=model.name, provider="project")
+                self.facts.bases.append(model.base)
             return ()
         if name in FIT_METHODS:
             self.facts.events.append(Fit(self._site(node), model=model, method=name, repeated=self._repeated > 0,
@@ -342,3 +351,6 @@ class KerasApi:
             value = "1" if literal_bool(node.args[0]) else "0"
         self.facts.events.append(LearningPhase(self._site(node), value=value))
 
+
+# The file builds BatchNormalization layers (the layer class called, not just imported).
+_BUILDS_BN = re.compile(r"\bBatchNormalization\s*\(")

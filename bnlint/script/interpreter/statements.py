@@ -160,10 +160,17 @@ class Statements:
         # Unknown condition: run both branches; only if both return does the function end here.
         # A name either branch binds may hold what either gave it (or what it held before).
         before = dict(env.vars)
+        # ... and so may an attribute either branch sets (`self.model = load_model(...)` in one)
+        instances = list({id(i): i for i in [*self._instances, *(owner[1] for owner in self._owners)]}.values())
+        attrs_before = [dict(instance.attrs) for instance in instances]
         returned = self._maybe(self._exec_body, stmt.body, self._refined(env, selection, positive=True))
         after_body = dict(env.vars)
         env.vars.clear()
         env.vars.update(before)
+        attrs_after_body = [dict(instance.attrs) for instance in instances]
+        for instance, attrs in zip(instances, attrs_before):
+            instance.attrs.clear()
+            instance.attrs.update(attrs)
         if elif_ is not None:
             returned &= self._maybe(self._exec_if, elif_, self._refined(env, selection, positive=False))
         elif stmt.orelse:
@@ -174,6 +181,11 @@ class Statements:
             current = env.vars.get(name, before.get(name, ()))
             if value is not current:
                 env.vars[name] = union(current, value)
+        for instance, attrs, previous in zip(instances, attrs_after_body, attrs_before):
+            for name, value in attrs.items():
+                current = instance.attrs.get(name, previous.get(name, ()))
+                if value is not current:
+                    instance.attrs[name] = union(current, value)
         if returned:
             raise ReturnReached
 
