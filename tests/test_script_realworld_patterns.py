@@ -1,4 +1,5 @@
 """Patterns seen in public training scripts (bench/realworld), each as a minimal script written here."""
+import json
 import pathlib
 import textwrap
 
@@ -481,3 +482,170 @@ def test_the_keras_pin_decides_for_code_importing_keras(tmp_path):
     found = bnlint.check_paths([str(script)], select=["BN001", "BN002"], use_config=False)
     assert [(f.code, f.line) for f in found] == [("BN001", 6), ("BN002", 6)]
     assert "requirements.txt pins keras 2.3.1" in found[0].help
+
+
+def test_constructor_looked_up_by_getattr_over_a_table_of_names():
+    # `from keras.applications import *` binds the submodules too; the class comes from a dict
+    source = """\
+    from keras.applications import *
+    from keras.layers import Input, Dense
+    from keras.models import Model
+    MODULES = {"densenet121": "densenet", "resnet50": "resnet50"}
+    CLASSES = {"densenet121": "DenseNet121", "resnet50": "ResNet50"}
+
+    def pretrained_model(name):
+        image = Input(shape=(224, 224, 3))
+        base_class = getattr(globals()[MODULES[name]], CLASSES[name])
+        base = base_class(include_top=False, weights="imagenet", pooling="avg")
+        x = base(image)
+        return Model(inputs=image, outputs=Dense(10)(x))
+    """
+    assert where(source, target="tf2", enabled={"BN003"}) == [("BN003", 11, 9)]
+
+
+def test_layers_of_get_layer_are_the_nested_base():
+    # only a nested model has `.layers`: `model.get_layer(name).layers` are the base's
+    source = """\
+    import tensorflow as tf
+    base = tf.keras.applications.Xception(include_top=False, weights="imagenet", pooling="avg")
+    inputs = tf.keras.Input((299, 299, 3))
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(5)(base(inputs)))
+    for layer in model.get_layer(name).layers:
+        layer.trainable = False
+    model.compile("adam", "mse")
+    model.fit(x, y)
+    for layer in model.get_layer(name).layers:
+        layer.trainable = True
+    model.compile("adam", "mse")
+    model.fit(x, y)
+    """
+    assert [c for c, _, _ in where(source, target=KERAS3, enabled={"BN002"})] == ["BN002"]
+
+
+_EVAL_SCRIPT = """\
+from keras.applications.inception_resnet_v2 import InceptionResNetV2
+from keras.applications.vgg19 import VGG19
+from keras.layers import Dense
+from keras.models import Model
+
+def build(model_name):
+    base_model = eval('{}(include_top=False, weights="imagenet", pooling="avg")'.format(model_name))
+    for layer in base_model.layers:
+        layer.trainable = False
+    model = Model(inputs=base_model.input, outputs=Dense(3)(base_model.output))
+    model.compile("sgd", "categorical_crossentropy")
+    model.fit_generator(batches, epochs=5)
+"""
+
+
+def test_eval_of_a_constructor_string_with_an_unknown_name():
+    # the name is a command-line choice: any application constructor the file has in scope
+    assert where(_EVAL_SCRIPT, target="standalone", enabled={"BN001"}) == [("BN001", 10, 13)]
+
+
+def test_eval_of_a_constructor_string_with_a_known_name():
+    source = _EVAL_SCRIPT + "build('VGG19')\n"      # VGG19 has no BN layers
+    assert where(source, target="standalone", enabled={"BN001"}) == []
+
+
+def test_an_attribute_set_in_one_branch_keeps_what_the_other_set():
+    source = """\
+    import tensorflow as tf
+
+    class Trainer:
+        def __call__(self, stages):
+            if 1 in stages:
+                self.base = tf.keras.applications.ResNet50(include_top=False, weights="imagenet", pooling="avg")
+                self.base.trainable = False
+                self.model = tf.keras.Sequential([self.base, tf.keras.layers.Dense(2)])
+                self.model.compile("adam", "mse")
+                self.model.fit(x, y)
+            if 2 in stages:
+                if len(stages) == 1:
+                    self.model = tf.keras.models.load_model("stage1.keras")
+                for layer in self.base.layers[-20:]:
+                    layer.trainable = True
+                self.model.compile("adam", "mse")
+                self.model.fit(x, y)
+
+    Trainer()([1, 2])
+    """
+    assert [c for c, _, _ in where(source, target=KERAS3, enabled={"BN002"})] == ["BN002"]
+
+
+def test_a_project_architecture_with_batchnorm_that_loads_trained_weights():
+    # YOLOv3's Darknet body: the project's own layers with BN, trained weights loaded, a prefix frozen
+    source = """\
+    from keras.layers import Input, Conv2D, BatchNormalization, LeakyReLU, Lambda
+    from keras.models import Model
+
+    def body(inputs):
+        x = Conv2D(32, 3, use_bias=False)(inputs)
+        x = BatchNormalization()(x)
+        return Model(inputs, LeakyReLU(0.1)(x))
+
+    image = Input(shape=(None, None, 3))
+    model_body = body(image)
+    model_body.load_weights("model_data/yolo_weights.h5", by_name=True)
+    for i in range(185):
+        model_body.layers[i].trainable = False
+    loss = Lambda(lambda t: t)([*model_body.output])
+    model = Model([model_body.input, truth], loss)
+    model.compile("adam", loss={"yolo_loss": lambda y_true, y_pred: y_pred})
+    model.fit_generator(batches, epochs=50)
+    """
+    assert [c for c, _, _ in where(source, target="standalone", enabled={"BN001"})] == ["BN001"]
+    # without trained weights it is trained from scratch: nothing pretrained to protect
+    scratch = source.replace('    model_body.load_weights("model_data/yolo_weights.h5", by_name=True)\n', "")
+    assert where(scratch, target="standalone", enabled={"BN001", "BN002"}) == []
+
+
+def test_a_notebook_importing_a_subclassed_model_from_a_drive_folder(tmp_path):
+    # Colab: sys.path points at the author's Drive; the module is in this checkout's python_files/Keras.
+    # `layers_unfreeze=20 > 0` is known, so only the partial freeze runs: the last 20 layers' BN train.
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "python_files" / "Keras").mkdir(parents=True)
+    (tmp_path / "python_files" / "Keras" / "resnet_tl.py").write_text(textwrap.dedent("""\
+        from tensorflow.keras.models import Model
+        from tensorflow.keras.layers import Dense, Flatten
+        from tensorflow.keras.applications import ResNet50
+
+        class resnet50(Model):
+            def __init__(self, classes=10, layers_unfreeze=0):
+                super().__init__()
+                self.res = ResNet50(include_top=False)
+                self.unfreeze = layers_unfreeze
+                self.flatten = Flatten()
+                self.fc = Dense(classes, activation="softmax")
+
+            def call(self, inputs):
+                if self.unfreeze > 0:
+                    for layer in self.res.layers[:-self.unfreeze]:
+                        layer.trainable = False
+                else:
+                    for layer in self.res.layers:
+                        layer.trainable = False
+                return self.fc(self.flatten(self.res(inputs)))
+        """))
+    cells = [
+        "import sys\nsys.path.append('/content/drive/MyDrive/Project/python_files/Keras')",
+        "import tensorflow as tf\nfrom resnet_tl import resnet50",
+        "res = resnet50(classes=10, layers_unfreeze=20)\nres.compile(optimizer='adam', loss='categorical_crossentropy')",
+        "res.fit(x=X_train, y=Y_train, epochs=5)",
+    ]
+    notebook = tmp_path / "Driver.ipynb"
+    notebook.write_text(json.dumps({
+        "cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [], "execution_count": None}
+                  for c in cells],
+        "metadata": {"kernelspec": {"name": "python3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}))
+    found = bnlint.check_paths([str(notebook)], select=["BN002"], target_keras="keras3", use_config=False)
+    assert [(f.code, f.cell) for f in found] == [("BN002", 3)]
+    # an explicit training=False in a subclass's call() is honoured by every Keras that accepts it
+    # (only a Functional model replays its recorded calls with fit()'s training, keras-team/keras#20285)
+    module = tmp_path / "python_files" / "Keras" / "resnet_tl.py"
+    module.write_text(module.read_text().replace("self.res(inputs)", "self.res(inputs, training=False)"))
+    assert bnlint.check_paths([str(notebook)], select=["BN002"], target_keras="keras3", use_config=False) == []
+    module.write_text(module.read_text().replace("self.res(inputs, training=False)", "self.res(inputs)"))
+    # with every layer frozen (layers_unfreeze=0) nothing trains
+    notebook.write_text(notebook.read_text().replace("layers_unfreeze=20", "layers_unfreeze=0"))
+    assert bnlint.check_paths([str(notebook)], select=["BN002"], target_keras="keras3", use_config=False) == []

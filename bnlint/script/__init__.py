@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import pathlib
 import re
 from dataclasses import dataclass, field
@@ -90,7 +91,8 @@ def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> 
     if not enabled & _BASE_RULES:
         return False
     constructs = b"applications" in data or _calls_a_family(data)
-    loads = b"load_model" in data
+    # trained weights loaded into a model (also the project's own architecture: `load_weights`)
+    loads = b"load_model" in data or b"load_weights" in data
     changes_trainable = _TRAINABLE.search(data) is not None
     # An entry point (`__main__` block, notebook) may leave everything to the project's modules.
     entry_point = b"__main__" in data or _is_notebook(path)
@@ -105,7 +107,7 @@ def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> 
     if any(root in data for root in _ZOO_SOURCES) and (
             enabled & {"BN003", "BN006"} or changes_trainable or b"encoder_freeze" in data):
         return True
-    # A loaded model only counts as a base once the script freezes or unfreezes it.
+    # A loaded model (or weights) only counts as a base once the script freezes or unfreezes it.
     return loads and changes_trainable
 
 
@@ -113,6 +115,8 @@ def _project_modules_mention(data: bytes, path: pathlib.Path, depth: int = 2) ->
     """Do the project modules the script imports (`depth` levels: a module and what it imports)
     build a base / change `trainable`?"""
     found = {"base": False, "trainable": False}
+    if _is_notebook(path):
+        data = _notebook_code(data)     # import lines are inside the JSON strings of the cells
     text = data.decode("utf-8", "replace")
     extra = sys_path_folders(text, path.parent)
     for match in _IMPORT.finditer(data):
@@ -132,6 +136,16 @@ def _project_modules_mention(data: bytes, path: pathlib.Path, depth: int = 2) ->
         if found["base"] and found["trainable"]:
             break
     return found
+
+
+def _notebook_code(data: bytes) -> bytes:
+    """The code cells of a notebook as one text (the raw JSON when it is not a readable notebook)."""
+    try:
+        cells = json.loads(data).get("cells", [])
+        return "\n".join("".join(c.get("source", "")) if isinstance(c.get("source"), list) else str(c.get("source", ""))
+                         for c in cells if isinstance(c, dict) and c.get("cell_type") == "code").encode()
+    except (ValueError, AttributeError, TypeError):
+        return data
 
 
 def _calls_a_family(data: bytes) -> bool:

@@ -131,6 +131,10 @@ class BaseCall:
     symbolic: bool = False
     # Layers between the model's Input and this call along one chain (`Input` itself: 0).
     input_depth: int | None = None
+    # In the `call()` of a subclassed Keras model: Python runs it on every call, so an explicit
+    # `training=False` there is what the base gets (a Functional model replays its recorded
+    # calls with fit()'s `training` instead on Keras 3.0-3.15, keras-team/keras#20285).
+    in_subclass_call: bool = False
 
 
 @dataclass(eq=False)

@@ -50,8 +50,22 @@ def sys_path_folders(text: str, script_folder: pathlib.Path) -> tuple[pathlib.Pa
         folder = pathlib.Path(match.group(1))
         if not folder.is_absolute():
             folder = script_folder / folder
+        elif not folder.is_dir():
+            # another machine's checkout of this project (a Colab drive, a home folder): the
+            # longest tail of the path that exists in this project
+            folder = _in_this_project(folder, script_folder) or folder
         found.append(folder)
     return tuple(found)
+
+
+def _in_this_project(folder: pathlib.Path, script_folder: pathlib.Path) -> pathlib.Path | None:
+    parts = folder.parts[1:]
+    for length in range(len(parts), 0, -1):
+        for root in search_folders(script_folder):
+            candidate = root.joinpath(*parts[-length:])
+            if candidate.is_dir():
+                return candidate
+    return None
 
 
 def module_candidates(importer: pathlib.Path, module: str, level: int,

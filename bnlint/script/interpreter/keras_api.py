@@ -296,7 +296,9 @@ class KerasApi:
         symbolic = self._in_method or any(tensors(value) for value in positional[:1])
         chain = [a for a in tensors(positional[0]) if isinstance(a, KerasInput)] if positional else []
         input_depth = chain[0].depth if len(chain) == 1 and len(tensors(positional[0])) == 1 else None
-        call = BaseCall(base, self._site(node), training, training_arg, symbolic, input_depth)
+        in_subclass_call = bool(self._owners and self._owners[-1][0].keras_layer and self._active
+                                and self._active[-1].name == "call")
+        call = BaseCall(base, self._site(node), training, training_arg, symbolic, input_depth, in_subclass_call)
         self.facts.base_calls.append(call)
         return (NestedTensor(call),)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import operator
 
 from bnlint.script.facts import (
     Component,
@@ -196,20 +197,23 @@ class Statements:
         self._exec_body(stmt.orelse, env)
 
     def _static_truth(self, test: ast.expr, env: Env) -> bool | None:
-        """Value of `name == "literal"` / `!=` when the name holds one known constant."""
+        """Value of `name == "literal"` / `!=` / `<` ... when both sides hold one known constant."""
         if not isinstance(test, ast.Compare) or len(test.ops) != 1:
             return None
         operator = test.ops[0]
-        if not isinstance(operator, (ast.Eq, ast.NotEq)):
+        if not isinstance(operator, tuple(_COMPARISONS)):
             return None
         left = self._eval(test.left, env)
         right = self._eval(test.comparators[0], env)
         if len(left) != 1 or len(right) != 1 or not isinstance(left[0], Const) or not isinstance(right[0], Const):
             return None
-        if not isinstance(left[0].value, (str, int)) or not isinstance(right[0].value, (str, int)):
+        a, b = left[0].value, right[0].value
+        if isinstance(operator, (ast.Eq, ast.NotEq)):
+            if not isinstance(a, (str, int)) or not isinstance(b, (str, int)):
+                return None
+        elif not (type(a) is int and type(b) is int):       # `layers_unfreeze > 0`
             return None
-        equal = left[0].value == right[0].value
-        return equal if isinstance(operator, ast.Eq) else not equal
+        return _COMPARISONS[type(operator)](a, b)
 
     def _iterate(self, iterable: ast.expr, env: Env) -> tuple:
         """Abstract value of one element of `iterable` (`for x in iterable`)."""
@@ -360,3 +364,6 @@ class Statements:
                 return [(atom.value, "all")]
         return [(None, "all")]
 
+
+_COMPARISONS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+                ast.Gt: operator.gt, ast.GtE: operator.ge}

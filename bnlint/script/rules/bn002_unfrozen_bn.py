@@ -38,9 +38,12 @@ def check(facts: Facts, target: KerasTarget):
     for base in facts.bases:
         if not is_transfer_base(facts, base):
             continue
-        nested_false = any(call.base is base and call.training == "false" for call in facts.base_calls)
+        false_calls = [call for call in facts.base_calls if call.base is base and call.training == "false"]
+        nested_false = bool(false_calls)
         if nested_false and target.honours_nested_training_false_when_trainable:
             continue
+        if nested_false and all(call.in_subclass_call for call in false_calls) and target.nested_call_accepts_training:
+            continue        # an explicit argument in a subclass's call(): every Keras that accepts it honours it
         found = _bn_trains_while_frozen_around(facts, base)
         if found is None:
             continue
