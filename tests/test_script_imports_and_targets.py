@@ -154,3 +154,18 @@ def test_disable_v2_behavior_means_tf1_semantics():
     [finding] = findings(source, enabled={"BN001"})
     assert finding.severity is None                  # the rule's default: error
     assert "tf.keras in TF 1.x: runs disable_v2_behavior() (TF 1.x only)" in finding.help
+
+
+def test_a_loaded_checkpoint_of_unknown_layers_is_not_assumed_to_hold_bn():
+    # a project's own small CNN saved earlier: nothing says it has BatchNormalization layers
+    source = """\
+    from tensorflow import keras
+    model = keras.models.load_model(path)
+    for i in range(len(model.layers) - 2):
+        model.layers[i].trainable = False
+    model.compile("adam", "mse")
+    model.fit(x, y)
+    """
+    assert codes(source, target="tf2") == []
+    named = source.replace("load_model(path)", 'load_model("resnet50_imagenet.h5")')
+    assert codes(named, target="tf2", enabled={"BN002"}) == ["BN002"]

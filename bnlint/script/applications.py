@@ -54,6 +54,16 @@ _TABLE: list[tuple[Family, list[str]]] = [
 ]
 
 FAMILIES: dict[str, Family] = {name: family for family, names in _TABLE for name in names}
+# Architecture names in a model file's name (`imagenet_resnet.h5`, "inception_v3_finetuned.keras"): a
+# loaded model of unknown layers is taken to hold BN only when its name says it is one of these.
+_BN_ARCHITECTURE_IN_NAME = re.compile(
+    "|".join(sorted({re.sub(r"[^a-z]", "", f.name.lower()).rstrip("v") for f in FAMILIES.values() if f.has_bn})))
+
+
+def names_bn_architecture(path: str | None) -> bool:
+    return path is not None and _BN_ARCHITECTURE_IN_NAME.search(re.sub(r"[^a-z]", "", path.lower())) is not None
+
+
 # A model the project builds itself from layers including BatchNormalization (YOLO's Darknet, a
 # U-Net): pretrained once it loads trained weights.
 PROJECT_ARCHITECTURE = Family("project architecture with BatchNormalization", True, False, "")

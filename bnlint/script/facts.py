@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-from bnlint.script.applications import Family
+from bnlint.script.applications import Family, names_bn_architecture
 from bnlint.script.chunks import Chunk
 
 
@@ -60,6 +60,7 @@ class Base:
     freezes_all_but_bn: bool = False        # sm's `encoder_freeze=True`: BN left trainable by the constructor
     decoder_bn_prefixes: tuple[str, ...] = ()   # names of the BN layers the zoo's decoder adds
     backbone_attribute: str | None = None  # keras_hub tasks: `task.backbone` is the pretrained part
+    loaded_from: str | None = None    # load_model's literal path
 
     @property
     def loaded(self) -> bool:
@@ -71,8 +72,9 @@ class Base:
 
     @property
     def has_bn(self) -> bool:
-        # A loaded model's layers are unknown: assume a pretrained CNN with BN when it is used as a base.
-        return self.family.has_bn if self.family else self.loaded
+        # A loaded model's layers are unknown: it holds BN when its file's name names a BN
+        # architecture (`imagenet_resnet.h5`); a checkpoint of the project's own model may have none.
+        return self.family.has_bn if self.family else self.loaded and names_bn_architecture(self.loaded_from)
 
     @property
     def pretrained_bn_base(self) -> bool:

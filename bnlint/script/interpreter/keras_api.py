@@ -67,7 +67,9 @@ class KerasApi:
         if zoo is not None:
             return zoo
         if last == "load_model" and (root or q.parts[0] in ("tensorflow", "models")):
-            base = Base("load_model", None, "path", self._site(node))
+            path = next((k.value for k in node.keywords if k.arg == "filepath"), node.args[0] if node.args else None)
+            base = Base("load_model", None, "path", self._site(node),
+                        loaded_from=string(path) if path is not None else None)
             self.facts.bases.append(base)
             return (BaseV(base),)
         if not root:
