@@ -159,13 +159,14 @@ def test_disable_v2_behavior_means_tf1_semantics():
 def test_a_loaded_checkpoint_of_unknown_layers_is_not_assumed_to_hold_bn():
     # a project's own small CNN saved earlier: nothing says it has BatchNormalization layers
     source = """\
-    from tensorflow import keras
-    model = keras.models.load_model(path)
-    for i in range(len(model.layers) - 2):
-        model.layers[i].trainable = False
-    model.compile("adam", "mse")
+    from tensorflow.keras.models import load_model, Model
+    from tensorflow.keras.layers import Dense
+    pretrained = load_model(PATH)
+    for layer in pretrained.layers:
+        layer.trainable = False
+    model = Model(pretrained.input, Dense(4)(pretrained.layers[-2].output))
     model.fit(x, y)
     """
-    assert codes(source, target="tf2") == []
-    named = source.replace("load_model(path)", 'load_model("resnet50_imagenet.h5")')
-    assert codes(named, target="tf2", enabled={"BN002"}) == ["BN002"]
+    assert codes(source.replace("PATH", "args.checkpoint"), target="tf1") == []
+    assert codes(source.replace("PATH", '"stage1_cnn.h5"'), target="tf1") == []
+    assert codes(source.replace("PATH", '"inception_v3_finetuned.h5"'), target="tf1") == ["BN001"]
