@@ -377,24 +377,29 @@ class _Record:
         self.add(mean, variance, used_batch, _Record._calls_so_far)
 
     def result(self, order: int, threshold: float) -> LayerGap:
-        import numpy
-
-        mean_b, var_b = self.sum_mean / self.calls, self.sum_var / self.calls
-        mean_m, var_m = self.moving_mean, self.moving_variance
         batch_mode = self.batch_votes * 2 > self.calls
-        with numpy.errstate(all="ignore"):
-            gap = _gap(mean_b, var_b, mean_m, var_m, self.epsilon)
-            mean_gap = float(numpy.mean(numpy.abs(mean_b - mean_m) / numpy.sqrt(var_m + self.epsilon)))
-            log_ratio = float(numpy.mean(numpy.log((var_b + self.epsilon) / (var_m + self.epsilon))))
-        diverged = batch_mode and not gap < threshold
-        return LayerGap(
-            path=self.path, order=order, training_mode="batch" if batch_mode else "moving",
-            emulated=self.forced is not None, channels=int(mean_m.size), momentum=self.momentum,
-            epsilon=self.epsilon, moving_mean=float(mean_m.mean()), moving_variance=float(var_m.mean()),
-            batch_mean=float(mean_b.mean()), batch_variance=float(var_b.mean()), mean_gap=mean_gap,
-            log_variance_ratio=log_ratio, gap=gap, diverged=diverged,
-            updates_needed=_updates_needed(mean_b, var_b, mean_m, var_m, self.epsilon, self.momentum, threshold)
-            if batch_mode else None)
+        return layer_gap(self.path, order, self.sum_mean / self.calls, self.sum_var / self.calls, self.moving_mean,
+                         self.moving_variance, epsilon=self.epsilon, momentum=self.momentum, threshold=threshold,
+                         batch_mode=batch_mode, emulated=self.forced is not None)
+
+
+def layer_gap(path: str, order: int, mean_b, var_b, mean_m, var_m, *, epsilon: float, momentum: float | None,
+              threshold: float, batch_mode: bool = True, emulated: bool = False) -> LayerGap:
+    """One BN layer's row from per-channel batch and moving statistics (numpy arrays)."""
+    import numpy
+
+    with numpy.errstate(all="ignore"):
+        gap = _gap(mean_b, var_b, mean_m, var_m, epsilon)
+        mean_gap = float(numpy.mean(numpy.abs(mean_b - mean_m) / numpy.sqrt(var_m + epsilon)))
+        log_ratio = float(numpy.mean(numpy.log((var_b + epsilon) / (var_m + epsilon))))
+    diverged = batch_mode and not gap < threshold
+    return LayerGap(
+        path=path, order=order, training_mode="batch" if batch_mode else "moving", emulated=emulated,
+        channels=int(mean_m.size), momentum=momentum, epsilon=epsilon, moving_mean=float(mean_m.mean()),
+        moving_variance=float(var_m.mean()), batch_mean=float(mean_b.mean()), batch_variance=float(var_b.mean()),
+        mean_gap=mean_gap, log_variance_ratio=log_ratio, gap=gap, diverged=diverged,
+        updates_needed=_updates_needed(mean_b, var_b, mean_m, var_m, epsilon, momentum, threshold)
+        if batch_mode else None)
 
 
 def _gap(mean_b, var_b, mean_m, var_m, eps) -> float:
