@@ -47,8 +47,63 @@ def test_warns_at_train_begin_and_when_inference_statistics_lag(keras, pretraine
     assert "before Keras 3.16, keras-team/keras#20285" in messages[0]
     lag = [m for m in messages[1:]]
     assert [m.split(":")[0] for m in lag] == ["epoch 1", "epoch 2"]
-    assert all("divergence starts at 'bn1': moving variance" in m for m in lag)
-    assert [(epoch, m.first_divergent.path) for epoch, m in check.measurements] == [(0, "bn1"), (1, "bn1")]
+    assert all("after 2 training steps, 'bn1' lags behind the training batches: moving variance" in m for m in lag)
+    # the held batch runs once, at the first lag, and says what the outputs do
+    assert "on the held batch (12 samples): training and inference disagree on" in lag[0]
+    assert "divergence starts at 'bn1'" in lag[0] and "on the held batch" not in lag[1]
+    assert [(c.epoch, c.first_divergent.path) for c in check.checks] == [(0, "bn1"), (1, "bn1")]
+    assert [(epoch, m.first_divergent.path) for epoch, m in check.measurements] == [(0, "bn1")]
+
+
+def test_short_fine_tune_warns_from_the_bn_variables_alone_long_one_stays_quiet(keras, pretrained):
+    from bnlint.keras import BatchNormCheck
+
+    short = BatchNormCheck()                                   # no data: the BN variables are enough
+    messages = _fit(scenarios.flattened(keras, scenarios.base_with(keras, pretrained)), short,
+                    steps=scenarios.SHORT_STEPS)
+    [message] = messages
+    assert message.startswith("epoch 1: inference-mode BN statistics lag behind training mode: after 10 training "
+                              "steps, 'bn1' lags behind the training batches: moving variance ")
+    assert "updates at momentum 0.99 to come within 0.5" in message and short.measurements == []
+    [row] = [layer for layer in short.checks[0].layers if layer.path == "bn1"]
+    # raw 0-255 pixels on statistics pretrained for [-1, 1]: after 10 of the ~70 updates needed the moving
+    # variance holds ~10 % of the batch variance; ~60 updates to go
+    assert row.batch_variance > 5 * row.moving_variance and 30 < row.updates_needed < 100
+
+    long = BatchNormCheck()
+    assert _fit(scenarios.flattened(keras, scenarios.base_with(keras, pretrained)), long,
+                steps=scenarios.LONG_STEPS) == []
+    [check] = long.checks
+    assert check.steps == scenarios.LONG_STEPS and {layer.path for layer in check.layers} == {"bn1", "bn2"}
+    assert not check.diverged and max(layer.gap for layer in check.layers) < 0.1
+
+
+def _true_batch_statistics(keras, model, raw):
+    """Per-channel (mean, biased variance) of each BN layer's input in the training-mode forward pass of
+    `raw`, computed directly; the BN variables that pass updates are put back."""
+    saved = model.get_weights()
+    names = ("bn1", "bn2")
+    inputs = keras.Model(model.inputs, [model.get_layer(name).input for name in names])([raw], training=True)
+    model.set_weights(saved)
+    return {name: (np.asarray(x).mean(axis=(0, 1, 2)), np.asarray(x).var(axis=(0, 1, 2)))
+            for name, x in zip(names, inputs)}
+
+
+def test_recovered_batch_statistics_are_those_of_the_training_step(keras, pretrained):
+    from bnlint.keras import BatchNormCheck
+
+    model = scenarios.flattened(keras, scenarios.base_with(keras, pretrained))
+    raw, _, _ = scenarios.images()
+    expected = _true_batch_statistics(keras, model, raw)
+    check = BatchNormCheck()
+    _fit(model, check, steps=1)
+    [one_step] = check.checks
+    assert one_step.steps == 1
+    for name, (mean, variance) in expected.items():
+        got_mean, got_variance = one_step.batch_statistics[name]
+        np.testing.assert_allclose(got_mean, mean, rtol=2e-4, atol=2e-4 * np.abs(mean).max())
+        # Keras 3 moves towards the biased batch variance (ops.moments): not the unbiased one, 1.0013x here
+        np.testing.assert_allclose(got_variance, variance, rtol=2e-4)
 
 
 def test_strict_raises_before_a_single_step(keras, pretrained):
@@ -68,9 +123,15 @@ def test_quiet_on_a_correctly_nested_frozen_base(keras, pretrained):
     check = BatchNormCheck(data=raw, every=2)
     assert _fit(model, check, epochs=2) == []
     assert check.findings == []
-    [(epoch, measurement)] = check.measurements              # every=2: only after the second epoch
-    assert epoch == 1 and not measurement.diverged
-    assert {layer.training_mode for layer in measurement.layers} == {"moving"}
+    [only] = check.checks                                      # every=2: only after the second epoch
+    assert (only.first_epoch, only.epoch, only.steps) == (0, 1, 4)
+    assert only.layers == [] and only.untouched == 2           # frozen BN: its statistics never moved
+    assert check.measurements == []                            # no lag: the held batch never ran
+
+    every = BatchNormCheck(data=raw, held_batch="every")
+    assert _fit(model, every, epochs=2) == []
+    assert [epoch for epoch, _ in every.measurements] == [0, 1]
+    assert {layer.training_mode for _, m in every.measurements for layer in m.layers} == {"moving"}
 
 
 def test_tf_keras_fit_in_a_subprocess():
@@ -94,3 +155,31 @@ def test_tf_keras_fit_in_a_subprocess():
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == ["['BN103'] True", "2 True", "tf_keras.src.callbacks"]
+
+
+def test_tf_keras_recovers_the_batch_statistics_in_a_subprocess():
+    # tf_keras' fused kernel (4-D inputs) moves the moving variance towards the unbiased batch variance:
+    # n / (n - 1) times the biased one, n = 12 images x 8 x 8 positions per channel
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT / "tests")!r})
+        import numpy as np, tf_keras as keras, scenarios
+        from test_runtime_callback import _true_batch_statistics
+        from bnlint.keras import BatchNormCheck
+        model = scenarios.flattened(keras, scenarios.pretrained_base(keras))
+        raw, _, _ = scenarios.images()
+        expected = _true_batch_statistics(keras, model, raw)
+        check = BatchNormCheck()
+        scenarios.fine_tune(model, 1, callbacks=[check])
+        for name, (mean, variance) in expected.items():
+            got_mean, got_variance = check.checks[0].batch_statistics[name]
+            print(name, float(np.max(np.abs(got_mean - mean)) / np.abs(mean).max()),
+                  float(np.max(np.abs(got_variance / (variance * 768 / 767) - 1))))
+    """)
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", script], check=False, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert [row[0] for row in rows] == ["bn1", "bn2"]
+    assert all(float(mean) < 2e-4 and float(variance) < 2e-4 for _, mean, variance in rows), rows

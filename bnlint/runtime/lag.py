@@ -1,9 +1,13 @@
 """How far the moving statistics lag behind the batches a BN layer trained on, from its variables alone.
 
-Every training-mode call of a BN layer updates moving = m * moving + (1 - m) * batch (Keras 3:
-`BatchNormalization.call`; tf_keras: `_assign_moving_average`, or the fused kernel's
-`exponential_avg_factor`, which the layer feeds and reads with Bessel's correction added and removed
-again, so both Keras update with the biased batch variance, as `ops.moments` / `tf.nn.moments` give it).
+Every training-mode call of a BN layer updates moving = m * moving + (1 - m) * batch, with the batch
+mean and a batch variance: Keras 3 (`BatchNormalization.call`, `ops.moments`) and tf_keras' non-fused
+path (`tf.nn.moments`) the biased one; tf_keras' fused kernel (4-D inputs, its default) the unbiased
+one, n / (n - 1) times larger for n values per channel in a batch (`_bessels_correction_test_only` is
+set in the V2 layer, so the correction is never removed; measured). The recovered variance below is
+whichever the layer's moving variance converges to. Mixed precision changes nothing here (the
+statistics are computed and kept in float32); synchronized BN updates with the global batch statistics.
+
 Over k updates
 
     moving_k = m^k * moving_0 + (1 - m^k) * b,   b = sum_i (1 - m) * m^(k-1-i) / (1 - m^k) * batch_i
@@ -12,7 +16,10 @@ so two reads of the variables k updates apart give exactly b, the momentum-weigh
 the layer normalised with in training mode, and the lag inference mode still carries,
 moving_k - b = m^k * (moving_0 - b). The gap, the mean gap, the log variance ratio and the updates
 still needed are then the probe's (bnlint.runtime.measure) with b in place of the held batch's
-statistics. No forward pass: the cost is two reads of each BN layer's moving mean and variance.
+statistics. No forward pass: the cost is a read of each BN layer's moving mean and variance.
+k is the number of training-mode calls: the optimizer's steps for a layer called once per step (a
+layer shared by two branches of the model updates twice a step; its recovered statistics are then
+an approximation).
 
 A layer whose variables did not change trained in inference mode (frozen, or called with
 training=False), or not at all: there is nothing to lag. Layers Keras updates differently are left
