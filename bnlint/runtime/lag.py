@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bnlint.runtime.keras_env import KerasRuntime
-from bnlint.runtime.measure import LayerGap, Measurement, _role, layer_gap
+from bnlint.runtime.measure import LayerGap, Measurement, _role, layer_gaps
 
 
 @dataclass
@@ -70,10 +70,16 @@ class _Tracked:
     variance: Any                      # the moving_variance variable
     momentum: float
     epsilon: float
+    channels: int
 
 
 class StatisticsReader:
-    """Reads the moving statistics of every BN layer of a live model (nested models included)."""
+    """Reads the moving statistics of every BN layer of a live model (nested models included) at once.
+
+    A reading is one float64 numpy array: every tracked layer's moving mean, then every layer's moving
+    variance, layer after layer. On TensorFlow one traced function reads and concatenates all of them
+    (one call instead of two variable reads per layer: ~1 ms against ~10 ms for a 52-BN MobileNetV2).
+    """
 
     def __init__(self, bn_layers: list[tuple[str, Any]], runtime: KerasRuntime):
         """`bn_layers`: (path, layer object) in forward order, e.g. from `bn_layers_of`."""
@@ -91,45 +97,54 @@ class StatisticsReader:
             elif not isinstance(momentum, (int, float)) or not 0.0 <= float(momentum) < 1.0:
                 skipped.setdefault("no momentum in [0, 1)", []).append(path)
             else:
-                self.tracked.append(_Tracked(path, variables["moving_mean"], variables["moving_variance"],
-                                             float(momentum), float(getattr(obj, "epsilon", 1e-3))))
+                mean, variance = variables["moving_mean"], variables["moving_variance"]
+                self.tracked.append(_Tracked(path, mean, variance, float(momentum),
+                                             float(getattr(obj, "epsilon", 1e-3)), _size(mean)))
         for why, paths in skipped.items():
             self.notes.append(f"not measured from the variables ({why}): {', '.join(paths[:5])}"
                               + (f" and {len(paths) - 5} more" if len(paths) > 5 else ""))
-        self._to_numpy = _fast_reader(runtime)
+        self.channels = sum(t.channels for t in self.tracked)
+        self._read = None
 
-    def read(self) -> dict[str, tuple[Any, Any]]:
-        """path -> (moving mean, moving variance) as float64 numpy copies."""
+    def read(self):
+        """[moving means of every tracked layer..., moving variances...] as a new float64 numpy array."""
         import numpy
 
-        read = self._to_numpy
-        return {t.path: (numpy.array(read(t.mean), dtype=numpy.float64),
-                         numpy.array(read(t.variance), dtype=numpy.float64)) for t in self.tracked}
+        if not self.tracked:
+            return numpy.zeros(0)
+        if self._read is None:
+            self._read = _concatenating_reader([t.mean for t in self.tracked] + [t.variance for t in self.tracked],
+                                               self.runtime)
+        return self._read()
 
-    def check(self, before: dict, after: dict, steps: int, *, threshold: float, epoch: int,
-              first_epoch: int) -> LagCheck:
-        """The lag after `steps` updates that took the statistics from `before` to `after`."""
+    def check(self, before, after, steps: int, *, threshold: float, epoch: int, first_epoch: int) -> LagCheck:
+        """The lag after `steps` updates took the statistics from reading `before` to reading `after`."""
         import numpy
 
-        layers, statistics, notes, untouched = [], {}, list(self.notes), 0
-        moved_without_steps = []
-        for t in self.tracked:
-            if t.path not in before or t.path not in after:
-                continue
-            (mean_0, var_0), (mean_k, var_k) = before[t.path], after[t.path]
-            if numpy.array_equal(mean_0, mean_k) and numpy.array_equal(var_0, var_k):
-                untouched += 1
-                continue
-            if steps < 1:
-                moved_without_steps.append(t.path)
-                continue
-            mean_b, var_b = recover(mean_0, var_0, mean_k, var_k, t.momentum, steps)
-            statistics[t.path] = (mean_b, var_b)
-            layers.append(layer_gap(t.path, len(layers), mean_b, var_b, mean_k, var_k, epsilon=t.epsilon,
-                                    momentum=t.momentum, threshold=threshold))
-        if moved_without_steps:
+        notes, c = list(self.notes), self.channels
+        if not self.tracked:
+            return LagCheck(epoch, first_epoch, steps, threshold, [], {}, 0, notes)
+        sizes = numpy.array([t.channels for t in self.tracked], dtype=numpy.int64)
+        starts = numpy.concatenate([[0], numpy.cumsum(sizes)[:-1]]).astype(numpy.int64)
+        changed = numpy.add.reduceat((before[:c] != after[:c]) | (before[c:] != after[c:]), starts) > 0
+        trained = [i for i, moved in enumerate(changed) if moved]
+        untouched = len(self.tracked) - len(trained)
+        if trained and steps < 1:
             notes.append("the moving statistics changed but the optimizer counted no training step: not measured "
-                         f"({', '.join(moved_without_steps[:5])})")
+                         f"({', '.join(self.tracked[i].path for i in trained[:5])})")
+            trained = []
+        if not trained:
+            return LagCheck(epoch, first_epoch, steps, threshold, [], {}, untouched, notes)
+        channels = numpy.repeat(changed, sizes)
+        momentum = numpy.repeat(numpy.array([t.momentum for t in self.tracked]), sizes)[channels]
+        mean_0, var_0 = before[:c][channels], before[c:][channels]
+        mean_k, var_k = after[:c][channels], after[c:][channels]
+        mean_b, var_b = recover(mean_0, var_0, mean_k, var_k, momentum, steps)
+        layers = layer_gaps([self.tracked[i].path for i in trained], [int(sizes[i]) for i in trained], mean_b, var_b,
+                            mean_k, var_k, epsilon=[self.tracked[i].epsilon for i in trained],
+                            momentum=[self.tracked[i].momentum for i in trained], threshold=threshold)
+        bounds = numpy.cumsum([0] + [int(sizes[i]) for i in trained])
+        statistics = {layer.path: (mean_b[a:b], var_b[a:b]) for layer, a, b in zip(layers, bounds[:-1], bounds[1:])}
         return LagCheck(epoch=epoch, first_epoch=first_epoch, steps=steps, threshold=threshold, layers=layers,
                         batch_statistics=statistics, untouched=untouched, notes=notes)
 
@@ -150,25 +165,38 @@ def bn_layers_of(model: Any) -> tuple[list[tuple[str, Any]], Any]:
     return [(layer.path, obj) for layer, obj in live.bn_layers()], live
 
 
-def recover(mean_0, var_0, mean_k, var_k, momentum: float, steps: int):
-    """The momentum-weighted batch (mean, variance) that took the moving statistics from *_0 to *_k."""
+def recover(mean_0, var_0, mean_k, var_k, momentum, steps: int):
+    """The momentum-weighted batch (mean, variance) that took the moving statistics from *_0 to *_k in
+    `steps` updates; `momentum` a number or one per channel, each in [0, 1)."""
     import numpy
 
-    decay = momentum ** steps
-    if decay >= 1.0 or not math.isfinite(decay):
-        return mean_k, var_k
+    decay = numpy.asarray(momentum, dtype=numpy.float64) ** steps
     mean_b = (mean_k - decay * mean_0) / (1.0 - decay)
     var_b = (var_k - decay * var_0) / (1.0 - decay)
     return mean_b, numpy.maximum(var_b, 0.0)       # float32 rounding of a near-zero variance
 
 
-def _fast_reader(runtime):
-    """A variable -> numpy function; TensorFlow variables are read directly (3-5x faster than ops)."""
+def _size(variable) -> int:
+    shape = getattr(variable, "shape", ())
+    return int(math.prod(int(d) for d in shape))
+
+
+def _concatenating_reader(variables: list, runtime):
+    """A function returning the variables' values flattened and concatenated as one float64 numpy array."""
+    import numpy
+
     if runtime.backend == "tensorflow":
-        if runtime.keras3:
-            return lambda variable: variable.value.numpy()
-        return lambda variable: variable.numpy()
-    return runtime.to_numpy
+        import tensorflow as tf
+
+        handles = [v.value if runtime.keras3 else v for v in variables]
+
+        @tf.function(autograph=False)
+        def read_all():
+            return tf.concat([tf.reshape(tf.cast(v, tf.float64), [-1]) for v in handles], 0)
+
+        return lambda: read_all().numpy()
+    return lambda: numpy.concatenate([numpy.asarray(runtime.to_numpy(v), dtype=numpy.float64).reshape(-1)
+                                      for v in variables])
 
 
 def optimizer_steps(model: Any, runtime) -> int | None:
