@@ -11,9 +11,9 @@ fine-tuned on 12 raw images, one batch of 12 per step) and a keras.applications 
 fit() runs 6 epochs of S steps with two callbacks: a timer first (epoch begin/end times) and
 BatchNormCheck(data=<the held batch>) with its on_epoch_begin and on_epoch_end timed. The per-epoch
 check is what the callback does at every epoch end: read the BN variables and compute the lag from
-them (no forward pass). Both models lag from the first epoch, so the held batch runs through the model
-in both modes once, at the end of epoch 1 (reported apart, as "once per fit", with on_train_begin: the
-model rules and the BN layer lookup). Overhead = per-epoch check time / epoch time (the timer's span
+them (no forward pass). When the first epoch lags (all but the 100-step scenario CNN), the held batch
+runs through the model in both modes once, at the end of epoch 1: that epoch's check is reported
+apart, as "once per fit", with on_train_begin (the model rules and the BN layer lookup). Overhead = per-epoch check time / epoch time (the timer's span
 without the callback's on_epoch_begin), median over epochs 2-6 (epoch 1 traces fit()).
 """
 from __future__ import annotations
@@ -106,11 +106,11 @@ def _run(keras, build, batch: int, steps: int, epochs: int = 6):
         warnings.simplefilter("ignore")
         model.fit(xs, ys, batch_size=batch, epochs=epochs, verbose=0, shuffle=False, callbacks=[timer, check])
     held = [epoch for epoch, _ in check.measurements]
-    assert held == [0], f"the held batch ran after epochs {held}, expected only the first"
+    assert held in ([], [0]), f"the held batch ran after epochs {held}: expected at most once, after the first"
     epoch_times = [t - o for t, o in zip(timer.epochs, check.openings)]
     ratios = [c / e for c, e in zip(check.costs[1:], epoch_times[1:])]
     return (statistics.median(epoch_times[1:]), statistics.median(check.costs[1:]), statistics.median(ratios),
-            max(ratios), check.costs[0], check.begin)
+            max(ratios), check.costs[0] if held else None, check.begin)
 
 
 def main() -> int:
@@ -127,7 +127,8 @@ def main() -> int:
         for steps in (int(s) for s in args.steps.split(",")):
             epoch, check, ratio, worst, first, begin = _run(keras, build, batch, steps)
             row = (f"| {version} | {name} | {steps} x {batch} | {epoch * 1000:.0f} ms | {check * 1000:.2f} ms | "
-                   f"**{ratio * 100:.2f} %** | {worst * 100:.2f} % | {first * 1000:.0f} ms | {begin * 1000:.0f} ms |")
+                   f"**{ratio * 100:.2f} %** | {worst * 100:.2f} % | "
+                   f"{'no lag: not run' if first is None else f'{first * 1000:.0f} ms'} | {begin * 1000:.0f} ms |")
             print(row, flush=True)
             rows.append(row)
     load = os.getloadavg()

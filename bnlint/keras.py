@@ -12,7 +12,9 @@ the batches the layer trained on, from the BN variables alone (bnlint.runtime.la
 the start of the window and now, and the optimizer's step count in between, give the momentum-weighted
 batch statistics exactly. No forward pass, so the check costs a read of the BN variables and needs no
 data. It warns when a layer lags (the BN107 situation, measured), with the layer, the numbers and the
-updates still needed.
+updates still needed. A check takes a millisecond or a few; when epochs are so short that this is more
+than `budget` (2 %) of the training time since the last check, the next check waits for more epochs
+(exact over any number of them), and a check still owed runs at `on_train_end`.
 
 With a held batch `data`, the first check in a fit() that finds a lag also runs it through the model
 in training mode and in inference mode (as `bnlint probe` does, BN variables restored afterwards): how
@@ -26,6 +28,7 @@ looks for are defined either way). Importing this module imports Keras.
 """
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
@@ -67,6 +70,10 @@ class BatchNormCheck(_Callback):
         batch_size: batch size of the held-batch measurement (default: 32).
         held_batch: when `data` runs through the model: "first" (default), at the first check of each
             fit() that finds a lag; "every", at every check.
+        budget: the share of training time the epoch-end checks may take (default 0.02). When the
+            last check cost more than that of the training time since the check before, the next
+            check waits for more epochs (the measurement covers any number of epochs exactly), and a
+            check still owed runs at the end of training. None: check after every `every`-th epoch.
 
     After fit(): `findings` holds the start-of-training findings, `checks` the epoch-end checks
     (bnlint.runtime.lag.LagCheck: per BN layer that trained, the recovered batch statistics, the gap
@@ -78,7 +85,7 @@ class BatchNormCheck(_Callback):
 
     def __init__(self, data: Any = None, *, every: int = 1, threshold: float | None = None, strict: bool = False,
                  min_severity: str = "warning", target_keras: Any = None, samples: int = 64, batch_size: int = 32,
-                 held_batch: str = "first"):
+                 held_batch: str = "first", budget: float | None = 0.02):
         super().__init__()
         from bnlint.runtime.measure import DEFAULT_THRESHOLD
 
@@ -88,6 +95,8 @@ class BatchNormCheck(_Callback):
             raise ValueError("every, samples and batch_size must be at least 1")
         if held_batch not in ("first", "every"):
             raise ValueError(f"held_batch must be 'first' or 'every', not {held_batch!r}")
+        if budget is not None and not budget > 0:
+            raise ValueError(f"budget must be a positive share of the training time or None, not {budget!r}")
         self.data = data
         self.every = every
         self.threshold = DEFAULT_THRESHOLD if threshold is None else threshold
@@ -97,6 +106,7 @@ class BatchNormCheck(_Callback):
         self.samples = samples
         self.batch_size = batch_size
         self.held_batch = held_batch
+        self.budget = budget
         self.findings: list = []
         self.checks: list = []
         self.measurements: list = []
@@ -106,6 +116,11 @@ class BatchNormCheck(_Callback):
         self._live = None
         self._held_this_fit = False
         self._window = None            # (first epoch, step count, statistics) at the start of the window
+        self._epoch_started = 0.0      # perf_counter() at on_epoch_begin
+        self._since_check = 0.0        # seconds of epochs since the last check
+        self._check_cost = 0.0         # seconds the last check took (reading and analysis)
+        self._checked = 0              # checks in this fit()
+        self._owed: int | None = None  # last epoch of a window a check was put off for (budget)
 
     def _implements_train_batch_hooks(self) -> bool:
         return False
@@ -125,6 +140,7 @@ class BatchNormCheck(_Callback):
         self._prober = None
         self._window = None
         self._held_this_fit = False
+        self._since_check, self._check_cost, self._checked, self._owed = 0.0, 0.0, 0, None
         bn_layers, self._live = bn_layers_of(self.model)
         self._reader = StatisticsReader(bn_layers, keras_of(self.model))
         options = {"target_keras": self.target_keras} if self.target_keras is not None else {}
@@ -143,16 +159,33 @@ class BatchNormCheck(_Callback):
         # first epoch of a fit()). JAX: the trainer synced its state into the variables before this.
         if self._window is None and self._reader is not None:
             self._window = self._read(epoch)
+        self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._reader is None or self._window is None or (epoch + 1) % self.every:
+        if self._reader is None or self._window is None:
             return
+        self._since_check += time.perf_counter() - self._epoch_started
+        if (epoch + 1) % self.every:
+            return
+        if self.budget is not None and self._checked and self._check_cost > self.budget * self._since_check:
+            self._owed = epoch           # too soon for the budget: the window grows by this epoch
+            return
+        self._check(epoch)
+
+    def on_train_end(self, logs=None):
+        if self._owed is not None and self._window is not None and self._window[0] <= self._owed:
+            self._check(self._owed)      # the epochs the budget put off
+
+    def _check(self, epoch: int) -> None:
         from bnlint.runtime.report import lag_verdict
 
+        started = time.perf_counter()
         first_epoch, steps_0, before = self._window
         self._window = now = self._read(epoch + 1)
         check = self._reader.check(before, now[2], self._steps(steps_0, now[1], epoch - first_epoch + 1),
                                    threshold=self.threshold, epoch=epoch, first_epoch=first_epoch)
+        self._check_cost, self._since_check, self._owed = time.perf_counter() - started, 0.0, None
+        self._checked += 1
         if self.data is not None and self._live is not None and \
                 (self.held_batch == "every" or (check.diverged and not self._held_this_fit)):
             check.held = self._measure_held(epoch)
@@ -160,7 +193,7 @@ class BatchNormCheck(_Callback):
         if check.diverged or (check.held is not None and check.held.diverged):
             epochs = f"epoch {epoch + 1}" if first_epoch == epoch else f"epochs {first_epoch + 1}-{epoch + 1}"
             warnings.warn(f"{epochs}: inference-mode BN statistics lag behind training mode: {lag_verdict(check)}",
-                          BatchNormWarning, stacklevel=2)
+                          BatchNormWarning, stacklevel=3)
 
     def _read(self, epoch: int):
         from bnlint.runtime.lag import optimizer_steps

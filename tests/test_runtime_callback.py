@@ -40,7 +40,7 @@ def test_warns_at_train_begin_and_when_inference_statistics_lag(keras, pretraine
 
     model = scenarios.flattened(keras, scenarios.base_with(keras, pretrained), frozen=("conv1",))
     raw, labels, _ = scenarios.images()
-    check = BatchNormCheck(data=(raw, labels))
+    check = BatchNormCheck(data=(raw, labels), budget=None)    # a check after every epoch, however short
     messages = _fit(model, check, epochs=2)
     assert [f.code for f in check.findings] == ["BN103"] and check.findings[0].layer == "bn1"
     assert messages[0].startswith("bnlint found BatchNormalization pitfalls") and "BN103 bn1:" in messages[0]
@@ -76,6 +76,30 @@ def test_short_fine_tune_warns_from_the_bn_variables_alone_long_one_stays_quiet(
     [check] = long.checks
     assert check.steps == scenarios.LONG_STEPS and {layer.path for layer in check.layers} == {"bn1", "bn2"}
     assert not check.diverged and max(layer.gap for layer in check.layers) < 0.1
+
+
+def test_lag_of_a_nested_trainable_base_names_the_nested_layer(keras, pretrained):
+    from bnlint.keras import BatchNormCheck
+
+    base = scenarios.base_with(keras, pretrained)
+    inputs = keras.Input((8, 8, 3), name="image")
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="head")(base(inputs)))
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+    check = BatchNormCheck(min_severity="error")
+    [message] = _fit(model, check, steps=3)
+    assert "after 3 training steps, 'base/bn1' lags behind the training batches" in message
+    assert [layer.path for layer in check.checks[0].layers] == ["base/bn1", "base/bn2"]
+
+
+def test_checks_put_off_by_the_budget_cover_their_epochs_and_run_at_the_end(keras, pretrained):
+    from bnlint.keras import BatchNormCheck
+
+    # a budget no check fits in: the first check runs, the rest wait for the end of training
+    check = BatchNormCheck(budget=1e-12)
+    messages = _fit(scenarios.flattened(keras, scenarios.base_with(keras, pretrained)), check, steps=1, epochs=3)
+    assert [(c.first_epoch, c.epoch, c.steps) for c in check.checks] == [(0, 0, 1), (1, 2, 2)]
+    assert [m.split(":")[0] for m in messages] == ["epoch 1", "epochs 2-3"]
+    assert "after 2 training steps, 'bn1' lags behind the training batches" in messages[1]
 
 
 def _true_batch_statistics(keras, model, raw):
@@ -128,7 +152,7 @@ def test_quiet_on_a_correctly_nested_frozen_base(keras, pretrained):
     assert only.layers == [] and only.untouched == 2           # frozen BN: its statistics never moved
     assert check.measurements == []                            # no lag: the held batch never ran
 
-    every = BatchNormCheck(data=raw, held_batch="every")
+    every = BatchNormCheck(data=raw, held_batch="every", budget=None)
     assert _fit(model, every, epochs=2) == []
     assert [epoch for epoch, _ in every.measurements] == [0, 1]
     assert {layer.training_mode for _, m in every.measurements for layer in m.layers} == {"moving"}
