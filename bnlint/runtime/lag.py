@@ -3,8 +3,8 @@
 Every training-mode call of a BN layer updates moving = m * moving + (1 - m) * batch, with the batch
 mean and a batch variance: Keras 3 (`BatchNormalization.call`, `ops.moments`) and tf_keras' non-fused
 path (`tf.nn.moments`) the biased one; tf_keras' fused kernel (4-D inputs, its default) the unbiased
-one, n / (n - 1) times larger for n values per channel in a batch (`_bessels_correction_test_only` is
-set in the V2 layer, so the correction is never removed; measured). The recovered variance below is
+one, n / (n - 1) times larger for n values per channel in a batch (`_bessels_correction_test_only =
+True` in its BN base class, so the kernel's correction is never removed; a test measures it). The recovered variance below is
 whichever the layer's moving variance converges to. Mixed precision changes nothing here (the
 statistics are computed and kept in float32); synchronized BN updates with the global batch statistics.
 
