@@ -377,68 +377,109 @@ class _Record:
         self.add(mean, variance, used_batch, _Record._calls_so_far)
 
     def result(self, order: int, threshold: float) -> LayerGap:
-        import numpy
-
-        mean_b, var_b = self.sum_mean / self.calls, self.sum_var / self.calls
-        mean_m, var_m = self.moving_mean, self.moving_variance
         batch_mode = self.batch_votes * 2 > self.calls
-        with numpy.errstate(all="ignore"):
-            gap = _gap(mean_b, var_b, mean_m, var_m, self.epsilon)
-            mean_gap = float(numpy.mean(numpy.abs(mean_b - mean_m) / numpy.sqrt(var_m + self.epsilon)))
-            log_ratio = float(numpy.mean(numpy.log((var_b + self.epsilon) / (var_m + self.epsilon))))
-        diverged = batch_mode and not gap < threshold
-        return LayerGap(
-            path=self.path, order=order, training_mode="batch" if batch_mode else "moving",
-            emulated=self.forced is not None, channels=int(mean_m.size), momentum=self.momentum,
-            epsilon=self.epsilon, moving_mean=float(mean_m.mean()), moving_variance=float(var_m.mean()),
-            batch_mean=float(mean_b.mean()), batch_variance=float(var_b.mean()), mean_gap=mean_gap,
-            log_variance_ratio=log_ratio, gap=gap, diverged=diverged,
-            updates_needed=_updates_needed(mean_b, var_b, mean_m, var_m, self.epsilon, self.momentum, threshold)
-            if batch_mode else None)
+        return layer_gap(self.path, order, self.sum_mean / self.calls, self.sum_var / self.calls, self.moving_mean,
+                         self.moving_variance, epsilon=self.epsilon, momentum=self.momentum, threshold=threshold,
+                         batch_mode=batch_mode, emulated=self.forced is not None)
 
 
-def _gap(mean_b, var_b, mean_m, var_m, eps) -> float:
-    import numpy
-
-    d = (mean_b - mean_m) / numpy.sqrt(var_m + eps)
-    r = numpy.sqrt((var_b + eps) / (var_m + eps))
-    value = float(numpy.mean(numpy.sqrt((r - 1.0) ** 2 + d ** 2)))
-    return value if math.isfinite(value) else math.inf
+def layer_gap(path: str, order: int, mean_b, var_b, mean_m, var_m, *, epsilon: float, momentum: float | None,
+              threshold: float, batch_mode: bool = True, emulated: bool = False) -> LayerGap:
+    """One BN layer's row from per-channel batch and moving statistics (numpy arrays)."""
+    return layer_gaps([path], [mean_m.size], mean_b, var_b, mean_m, var_m, epsilon=[epsilon], momentum=[momentum],
+                      threshold=threshold, batch_mode=batch_mode, emulated=emulated, first_order=order)[0]
 
 
-def _updates_needed(mean_b, var_b, mean_m, var_m, eps, momentum, threshold) -> int | None:
-    """Fewest updates n with the gap after n updates below the threshold (it shrinks as momentum**n does).
+def layer_gaps(paths: list[str], sizes: list[int], mean_b, var_b, mean_m, var_m, *, epsilon: list[float],
+               momentum: list[float | None], threshold: float, batch_mode: bool = True, emulated: bool = False,
+               first_order: int = 0) -> list[LayerGap]:
+    """Rows of several BN layers at once (the callback checks every BN layer after every epoch).
 
-    After n updates the moving statistics are batch + momentum**n * (moving - batch). The gap falls
-    monotonically with n, so the first n below the threshold is bracketed on a log grid and then
-    narrowed on linear grids, 64 candidates per numpy evaluation.
+    The statistics are the layers' per-channel arrays concatenated layer after layer (`sizes[i]`
+    channels for `paths[i]`); `epsilon` and `momentum` hold one value per layer. Each measure is a
+    per-channel numpy expression averaged per layer with `numpy.add.reduceat`.
     """
     import numpy
 
-    if momentum is None or not 0.0 < momentum < 1.0:
-        return None
-    if _gap(mean_b, var_b, mean_m, var_m, eps) < threshold:
-        return 0
+    sizes_ = numpy.asarray(sizes, dtype=numpy.int64)
+    starts = numpy.concatenate([[0], numpy.cumsum(sizes_)[:-1]]).astype(numpy.int64)
+    eps = numpy.repeat(numpy.asarray(epsilon, dtype=numpy.float64), sizes_)
 
-    def gaps(n):
-        t = (momentum ** n.astype(numpy.float64))[:, None]
+    def per_layer(values):
+        return numpy.add.reduceat(values, starts) / sizes_
+
+    with numpy.errstate(all="ignore"):
+        d = (mean_b - mean_m) / numpy.sqrt(var_m + eps)
+        ratio = (var_b + eps) / (var_m + eps)
+        gaps = per_layer(numpy.sqrt((numpy.sqrt(ratio) - 1.0) ** 2 + d ** 2))
+        gaps = numpy.where(numpy.isfinite(gaps), gaps, numpy.inf)
+        mean_gaps, log_ratios = per_layer(numpy.abs(d)), per_layer(numpy.log(ratio))
+        averages = [per_layer(values) for values in (mean_m, var_m, mean_b, var_b)]
+    updates = _updates_needed(mean_b, var_b, mean_m, var_m, eps, sizes_, momentum, gaps, threshold) if batch_mode \
+        else [None] * len(paths)
+    return [LayerGap(
+        path=path, order=first_order + i, training_mode="batch" if batch_mode else "moving", emulated=emulated,
+        channels=int(sizes_[i]), momentum=momentum[i], epsilon=float(epsilon[i]), moving_mean=float(averages[0][i]),
+        moving_variance=float(averages[1][i]), batch_mean=float(averages[2][i]), batch_variance=float(averages[3][i]),
+        mean_gap=float(mean_gaps[i]), log_variance_ratio=float(log_ratios[i]), gap=float(gaps[i]),
+        diverged=batch_mode and not gaps[i] < threshold, updates_needed=updates[i]) for i, path in enumerate(paths)]
+
+
+def _updates_needed(mean_b, var_b, mean_m, var_m, eps, sizes, momentum, gaps, threshold) -> list[int | None]:
+    """Per layer: the fewest updates n with the gap after n updates below the threshold; None when the
+    momentum is unknown or the statistics never get there (NaN/Inf).
+
+    After n updates the moving statistics are batch + momentum**n * (moving - batch). The gap falls
+    monotonically with n, so the first n below the threshold is found by bisection, all layers
+    together (each step one numpy evaluation over the channels of the layers still over it, at most
+    34 in all), in a bracket narrowed first around the guess the mean part alone gives.
+    """
+    import numpy
+
+    out: list[int | None] = [None if m is None or not 0.0 < m < 1.0 else 0 for m in momentum]
+    over = numpy.array([i for i, m in enumerate(out) if m is not None and not gaps[i] < threshold], dtype=numpy.int64)
+    if not over.size:
+        return out
+    sizes_over = sizes[over]
+    starts = numpy.concatenate([[0], numpy.cumsum(sizes_over)[:-1]]).astype(numpy.int64)
+    channels = numpy.repeat(numpy.isin(numpy.arange(len(sizes)), over), sizes)
+    mb, vb, mm, vm, e = (a[channels] for a in (mean_b, var_b, mean_m, var_m, eps))
+    rates = numpy.asarray([momentum[i] for i in over], dtype=numpy.float64)
+    # per channel, after n updates (t = momentum**n): v = a + t b, d^2 = t^2 c / v, r^2 = a / v
+    a, b, c = vb + e, vm - vb, (mm - mb) ** 2
+
+    def below(n):
+        t = numpy.repeat(rates ** n.astype(numpy.float64), sizes_over)
         with numpy.errstate(all="ignore"):
-            v = var_b + t * (var_m - var_b) + eps
-            d = t * (mean_m - mean_b) / numpy.sqrt(v)
-            r = numpy.sqrt((var_b + eps) / v)
-            return numpy.mean(numpy.sqrt((r - 1.0) ** 2 + d ** 2), axis=1)
+            inverse = 1.0 / (a + t * b)
+            r = numpy.sqrt(a * inverse)
+            per_channel = numpy.sqrt((r - 1.0) ** 2 + t * t * c * inverse)
+            gap = numpy.add.reduceat(per_channel, starts) / sizes_over
+        return gap < threshold
 
-    low, candidates = 0, numpy.unique(numpy.geomspace(1, _MAX_UPDATES, 64).round().astype(numpy.int64))
+    # Bracket first: if the gap shrank as momentum**n (the mean part does), n_guess updates would do.
+    # The first of n_guess / 2, n_guess, 4 n_guess, 10**9 that gets below the threshold bounds the bisection.
+    gap_0 = numpy.asarray([gaps[i] for i in over], dtype=numpy.float64)
+    with numpy.errstate(all="ignore"):
+        guess = numpy.ceil(numpy.log(threshold / gap_0) / numpy.log(rates))
+    guess = numpy.clip(numpy.nan_to_num(guess, nan=1.0, posinf=_MAX_UPDATES), 1, _MAX_UPDATES).astype(numpy.int64)
+    low, high = numpy.zeros(over.size, dtype=numpy.int64), numpy.full(over.size, _MAX_UPDATES, dtype=numpy.int64)
+    reachable = below(high)
+    for candidate in (guess // 2, guess, numpy.minimum(guess * 4, _MAX_UPDATES)):
+        hit = below(candidate)
+        high = numpy.where(hit & (candidate < high), candidate, high)
+        low = numpy.where(~hit & (candidate > low) & (candidate < high), candidate, low)
     while True:
-        below = numpy.flatnonzero(gaps(candidates) < threshold)
-        if not below.size:
-            return None if low == 0 else _MAX_UPDATES   # never (NaN/Inf statistics), or beyond the grid
-        first = below[0]
-        high = int(candidates[first])
-        low = int(candidates[first - 1]) if first else low
-        if high - low <= 1:
-            return high
-        candidates = numpy.unique(numpy.linspace(low + 1, high, min(64, high - low)).round().astype(numpy.int64))
+        open_ = reachable & (high - low > 1)
+        if not open_.any():
+            break
+        middle = (low + high) // 2
+        hit = below(middle)
+        high = numpy.where(open_ & hit, middle, high)
+        low = numpy.where(open_ & ~hit, middle, low)
+    for j, i in enumerate(over):
+        out[i] = int(high[j]) if reachable[j] else None
+    return out
 
 
 def _role(variable: Any) -> str | None:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from bnlint.finding import Finding
+from bnlint.runtime.lag import LagCheck
 from bnlint.runtime.measure import LayerGap, Measurement
 
 # Model findings about what happens once a frozen base is unfrozen: a probe of the model as it is
@@ -38,29 +39,64 @@ def updates_phrase(layer: LayerGap, threshold: float) -> str:
     return (f"about {layer.updates_needed} updates at momentum {layer.momentum:g} to come within {threshold:g}")
 
 
+def agreement(m: Measurement) -> str:
+    """'training and inference disagree on 67 % of the samples (8 of 12, largest output difference 0.41)'."""
+    what = "samples" if m.per_sample else "predictions"
+    return (f"training and inference disagree on {_pct(m.disagreeing, m.predictions)} of the {what} "
+            f"({m.disagreeing} of {m.predictions}, largest output difference {_num(m.largest_difference)})")
+
+
 def verdict(m: Measurement) -> str:
     """One line: how often the modes disagree, where the divergence starts, with the numbers."""
-    what = "samples" if m.per_sample else "predictions"
-    agreement = (f"training and inference disagree on {_pct(m.disagreeing, m.predictions)} of the {what} "
-                 f"({m.disagreeing} of {m.predictions}, largest output difference {_num(m.largest_difference)})")
+    outputs = agreement(m)
     first = m.first_divergent
     if first is not None:
         more = len(m.diverged_layers) - 1
-        text = (f"{agreement}; divergence starts at '{first.path}': {layer_numbers(first)}, gap {_num(first.gap)}; "
+        text = (f"{outputs}; divergence starts at '{first.path}': {layer_numbers(first)}, gap {_num(first.gap)}; "
                 f"{updates_phrase(first, m.threshold)}")
         if more:
             text += f"; {more} more BN layer{'s' if more > 1 else ''} over the threshold"
         return text
     if not m.layers:
-        return f"{agreement}; no BatchNormalization layer ran on this data"
+        return f"{outputs}; no BatchNormalization layer ran on this data"
     batch = [layer for layer in m.layers if layer.training_mode == "batch"]
     if not batch:
-        return (f"{agreement}; no BN layer uses batch statistics in training mode here (all {len(m.layers)} "
+        return (f"{outputs}; no BN layer uses batch statistics in training mode here (all {len(m.layers)} "
                 "are frozen or held in inference mode), so training and inference normalise alike")
     worst = max(batch, key=lambda layer: layer.gap)
-    return (f"{agreement}; the moving statistics match this data: largest gap {_num(worst.gap)} at '{worst.path}', "
+    return (f"{outputs}; the moving statistics match this data: largest gap {_num(worst.gap)} at '{worst.path}', "
             f"under the threshold {m.threshold:g}")
 
+
+
+def lag_verdict(check: LagCheck) -> str:
+    """The epoch-end check in one line: the first lagging layer with the numbers, then the held batch if it ran.
+
+    "after 1 training step, 'bn1' lags behind the training batches: moving variance 119 vs batch
+    variance 1.18e+04 (moving mean ...), gap 10; about 71 updates at momentum 0.99 to come within 0.5;
+    1 more BN layer over the threshold; on the held batch (12 samples): training and inference disagree ..."
+
+    """
+    steps = f"after {check.steps} training step{'s' if check.steps != 1 else ''}"
+    first = check.first_divergent
+    if first is not None:
+        more = len(check.diverged_layers) - 1
+        text = (f"{steps}, '{first.path}' lags behind the training batches: {layer_numbers(first)}, "
+                f"gap {_num(first.gap)}; {updates_phrase(first, check.threshold)}")
+        if more:
+            text += f"; {more} more BN layer{'s' if more > 1 else ''} over the threshold"
+    elif check.layers:
+        worst = max(check.layers, key=lambda layer: layer.gap)
+        text = (f"{steps}, the moving statistics follow the training batches: largest gap {_num(worst.gap)} at "
+                f"'{worst.path}', under the threshold {check.threshold:g}")
+    else:
+        text = f"{steps}, no BN layer trained in training mode"
+    held = check.held
+    if held is not None:
+        where = f"; divergence starts at '{held.first_divergent.path}'" if held.first_divergent else \
+            "; no BN layer over the threshold on it"
+        text += f"; on the held batch ({held.samples} samples): {agreement(held)}{where}"
+    return text
 
 @dataclass
 class Confirmation:
