@@ -649,3 +649,107 @@ def test_a_notebook_importing_a_subclassed_model_from_a_drive_folder(tmp_path):
     # with every layer frozen (layers_unfreeze=0) nothing trains
     notebook.write_text(notebook.read_text().replace("layers_unfreeze=20", "layers_unfreeze=0"))
     assert bnlint.check_paths([str(notebook)], select=["BN002"], target_keras="keras3", use_config=False) == []
+
+
+def test_an_index_loop_over_a_count_of_the_layers():
+    # `range(len(model.layers) - 3)` spans `model.layers[:-3]`: here exactly the flattened base
+    source = """\
+    from keras.applications import NASNetMobile
+    from keras.layers import GlobalAveragePooling2D, Dropout, Dense
+    from keras.models import Model
+
+    class Net:
+        def __init__(self, dropout=None, batchnorm=False):
+            base = NASNetMobile(weights="imagenet", include_top=False)
+            self.new_layers = 2
+            x = GlobalAveragePooling2D()(base.output)
+            if dropout and (batchnorm is False):
+                x = Dropout(dropout)(x)
+                self.new_layers += 1
+            self.model = Model(base.input, Dense(10)(x))
+
+        def freeze(self):
+            for i in range(len(self.model.layers) - self.new_layers):
+                self.model.layers[i].trainable = False
+
+    for learning_rate in [0.1, 0.01]:
+        net = Net(dropout=0.5)      # a float argument decides `if dropout and (batchnorm is False)`
+        net.freeze()
+        net.model.compile("sgd", "categorical_crossentropy")
+        net.model.fit_generator(batches, epochs=3)
+    """
+    assert [c for c, _, _ in where(source, target="standalone", enabled={"BN001", "BN002"})] == ["BN001"]
+    # 40 layers short of the base: its last BN layers train while the rest is frozen
+    short = source.replace("self.new_layers += 1", "self.new_layers += 40")
+    assert sorted(c for c, _, _ in where(short, target="standalone", enabled={"BN001", "BN002"})) == ["BN001", "BN002"]
+
+
+def test_outputs_unpacked_from_a_comprehension_make_a_feature_extractor():
+    # RetinaNet: `c3, c4, c5 = [backbone.get_layer(n).output for n in names]`
+    source = """\
+    import keras
+
+    def get_backbone():
+        backbone = keras.applications.ResNet50(include_top=False, input_shape=[None, None, 3])
+        c3, c4, c5 = [backbone.get_layer(n).output for n in ["conv3_block4_out", "conv4_block6_out", "conv5_block3_out"]]
+        return keras.Model(inputs=[backbone.inputs], outputs=[c3, c4, c5])
+
+    class RetinaNet(keras.Model):
+        def __init__(self, backbone=None):
+            super().__init__()
+            self.backbone = backbone if backbone else get_backbone()
+
+        def call(self, images, training=False):
+            c3, c4, c5 = self.backbone(images, training=training)
+            return c5
+
+    backbone = get_backbone()
+    model = RetinaNet(backbone)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(train_dataset, epochs=1)
+    """
+    # the two possible backbones (the argument, or a new one) are one finding at the call
+    assert where(source, target=KERAS3, enabled={"BN003"}) == [("BN003", 14, 22)]
+
+
+def test_a_model_called_in_a_tf_module_method_runs_on_data():
+    # DeepDream: forward passes in a tf.Module, nothing is built or trained
+    source = """\
+    import tensorflow as tf
+    base_model = tf.keras.applications.InceptionV3(include_top=False, weights="imagenet")
+    dream_model = tf.keras.Model(inputs=base_model.input, outputs=base_model.get_layer("mixed3").output)
+
+    def calc_loss(img, model):
+        img_batch = tf.expand_dims(img, axis=0)
+        return tf.reduce_mean(model(img_batch))
+
+    class DeepDream(tf.Module):
+        def __init__(self, model):
+            self.model = model
+
+        def __call__(self, img):
+            return calc_loss(img, self.model)
+
+    DeepDream(dream_model)(image)
+    """
+    assert where(source, target=KERAS3, enabled={"BN003"}) == []
+
+
+def test_a_loaded_model_named_after_its_architecture_partly_unfrozen_by_name():
+    source = """\
+    from tensorflow.keras.models import load_model
+    model_dir = "/media/models/EffnetV2m_R1_5Class.h5"
+    model = load_model(model_dir)
+    model.trainable = True
+    set_trainable = False
+    for layer in model.layers:
+        if layer.name.startswith("block7"):
+            set_trainable = True
+        if set_trainable:
+            layer.trainable = True
+        else:
+            layer.trainable = False
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(train_generator, epochs=10)
+    """
+    assert [c for c, _, _ in where(source, target="tf2", enabled={"BN002"})] == ["BN002"]

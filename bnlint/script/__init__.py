@@ -243,6 +243,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
     targets = (target,) if target is not None else infer_targets(facts.imports)
 
     findings: dict[tuple, Finding] = {}
+    seen: set[tuple] = set()
     for code in sorted(enabled):
         for report, target in _reports_over_targets(RULES[code], facts, targets):
             site = report.site.reportable
@@ -257,8 +258,14 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
             # one model are two
             # A variable that may hold one of several bases (`if/elif` on the architecture) is one
             # finding at a place, named after its first possibility.
-            subject = finding.message.split(" (", 1)[0]
-            findings.setdefault((finding.code, finding.cell, finding.line, finding.column, subject), finding)
+            # Two names for bases of one architecture at one place (`self.backbone = backbone or
+            # get_backbone()`) are one finding too.
+            subject, _, rest = finding.message.partition(" (")
+            place = (finding.code, finding.cell, finding.line, finding.column)
+            keys = ((*place, "name", subject), (*place, "architecture", rest.split(")", 1)[0]))
+            if not any(key in seen for key in keys):
+                findings[keys[0]] = finding
+            seen.update(keys)
     ordered = sorted([*findings.values(), *broken_cells], key=lambda f: f.sort_key)
     return ScriptResult(ordered, suppressions, _model_builds(facts))
 

@@ -56,8 +56,9 @@ _TABLE: list[tuple[Family, list[str]]] = [
 FAMILIES: dict[str, Family] = {name: family for family, names in _TABLE for name in names}
 # Architecture names in a model file's name (`imagenet_resnet.h5`, "inception_v3_finetuned.keras"): a
 # loaded model of unknown layers is taken to hold BN only when its name says it is one of these.
-_BN_ARCHITECTURE_IN_NAME = re.compile(
-    "|".join(sorted({re.sub(r"[^a-z]", "", f.name.lower()).rstrip("v") for f in FAMILIES.values() if f.has_bn})))
+_BN_ARCHITECTURE_IN_NAME = re.compile("|".join(sorted(
+    {re.sub(r"[^a-z]", "", f.name.lower()).rstrip("v") for f in FAMILIES.values() if f.has_bn}
+    | {"effnet", "mobilenet", "resnext", "darknet", "yolo"})))   # common short names of the same
 
 
 def names_bn_architecture(path: str | None) -> bool:

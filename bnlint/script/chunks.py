@@ -289,7 +289,10 @@ def _int_constant(node: ast.expr) -> bool:
 
 
 def _name_table(node: ast.expr) -> bool:
-    """A dict, list or tuple literal of string constants (values of a dict)."""
+    """A string constant (a model file's path), or a dict, list or tuple literal of string constants
+    (values of a dict)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
     if isinstance(node, ast.Dict):
         items = node.values
     elif isinstance(node, (ast.List, ast.Tuple)):

@@ -53,7 +53,7 @@ class Collector(Statements, Expressions, Imports, KerasApi, UserCode):
         self._defined: list[object] = []        # Function | Class, to run the never-called ones
         # Project modules read so far (shared with the collectors of imported modules).
         self._siblings: dict[pathlib.Path, Env | None] = {} if siblings is None else siblings
-        self._in_method = False                 # running a method of a class (a subclassed model)
+        self._in_method = False                 # running a method of a Keras Layer/Model subclass
         self._instances: list[Instance] = []
         # (class, instance) of the method running, innermost last (for `super()`)
         self._owners: list[tuple[Class, Instance]] = []
@@ -61,6 +61,7 @@ class Collector(Statements, Expressions, Imports, KerasApi, UserCode):
         # (a module imported from this file runs, at import time, on behalf of the import line).
         self._anchors: list[Site] = [anchor] if anchor is not None else []
         self._repeated = 0                      # inside a loop body or a never-called function (BN007)
+        self._loops = 0                         # loops around this statement in the running function
 
     # --- entry points ----------------------------------------------------------------------
 

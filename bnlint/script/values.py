@@ -189,6 +189,22 @@ class Seq:
 
 
 @dataclass(frozen=True, eq=False)
+class Count:
+    """`len(layers) + offset`: the length of a layer selection (`len(model.layers) - 2`)."""
+
+    layers: Layers
+    offset: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class IndexRange:
+    """The index of `for i in range(lower, upper)`; bounds are abstract values (Const, Count; () unknown)."""
+
+    lower: tuple
+    upper: tuple
+
+
+@dataclass(frozen=True, eq=False)
 class KerasInput:
     """`Input(...)`: becomes the base's input if passed as `input_tensor=`."""
 

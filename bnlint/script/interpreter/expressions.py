@@ -22,9 +22,11 @@ from bnlint.script.values import (
     BaseV,
     Class,
     Const,
+    Count,
     Env,
     Function,
     GraphTensor,
+    IndexRange,
     Instance,
     Layer,
     Layers,
@@ -68,8 +70,8 @@ class Expressions:
         if isinstance(node, (ast.List, ast.Tuple)):
             return (Seq(tuple(self._eval(unstarred(element), env) for element in node.elts)),)
         if isinstance(node, ast.Constant):
-            # numbers other than int, and `...`, carry nothing the rules use
-            return (Const(node.value),) if isinstance(node.value, (bool, int, str, bytes, type(None))) else ()
+            # `...` and complex numbers carry nothing the rules use (a float decides `if dropout:`)
+            return (Const(node.value),) if isinstance(node.value, (bool, int, float, str, bytes, type(None))) else ()
         if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
             return self._comprehension(node, env)
         if isinstance(node, ast.NamedExpr):
@@ -81,6 +83,10 @@ class Expressions:
             return union(self._eval(node.body, env), self._eval(node.orelse, env))
         if isinstance(node, ast.Lambda):
             return ()
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+            counted = arithmetic(self._eval(node.left, env), node.op, self._eval(node.right, env))
+            if counted is not None:
+                return counted
         # Anything else (arithmetic, comparisons, dicts, f-strings...): evaluate the parts for
         # their side effects and let tensors flow through.
         return self._eval_children(node, env)
@@ -185,7 +191,12 @@ class Expressions:
                 absent(lower) or (len(lower) == 1 and isinstance(lower[0], Const) and lower[0].value == 0))
         elif not (isinstance(part, ast.Tuple) and any(isinstance(e, ast.Slice) for e in part.elts)):
             is_slice = False
-            for atom in self._eval(part, env):
+            part_value = self._eval(part, env)
+            ranges = [a for a in part_value if isinstance(a, IndexRange)]
+            if len(ranges) == 1 and len(part_value) == 1:
+                # `for i in range(len(model.layers) - 2): model.layers[i]` is each layer of `[:-2]`
+                return self._range_subscript(value, ranges[0])
+            for atom in part_value:
                 if isinstance(atom, Const) and isinstance(atom.value, int):
                     index = atom.value
             if isinstance(part, ast.UnaryOp) and isinstance(part.op, ast.USub) and int_literal(part.operand) is not None:
@@ -217,6 +228,35 @@ class Expressions:
                 elif index is not None and -len(atom.items) <= index < len(atom.items):
                     out.extend(atom.items[index])
         return tuple(out) + tensors(value)
+
+    def _range_subscript(self, value: tuple, index: IndexRange) -> tuple:
+        """`layers[i]` for each i of `range(lower, upper)`: one (each) layer of the slice the range spans."""
+        out = []
+        for atom in value:
+            if not (isinstance(atom, Layers) and not isinstance(atom, Layer)):
+                continue
+            lower = index.lower if index.lower and not (len(index.lower) == 1 and _int(index.lower[0]) == 0) else None
+            upper: tuple | None = index.upper
+            counts = [a for a in index.upper if isinstance(a, Count)]
+            if len(index.upper) == 1 and counts and counts[0].layers.owner is atom.owner:
+                counted = counts[0].layers
+                if counted.whole and counted.bn == atom.bn:
+                    # `range(len(layers) - 2)` spans `[:-2]`, `range(len(layers))` all of them
+                    upper = (Const(counts[0].offset),) if counts[0].offset < 0 else None
+                elif lower is None and counts[0].offset == 0:
+                    # `range(len(model.layers[:-3]))`: the positions of that selection
+                    out.append(Layer(counted.owner, counted.whole, counted.bn, counted.via_model))
+                    continue
+                else:
+                    upper = ()
+            whole = lower is None and upper is None and atom.whole
+            known = self._known_selection(atom, [lower, upper, None], None) if upper != () else None
+            if known is not None:
+                bn, selected_whole = known
+                out.append(Layer(atom.owner, selected_whole, bn, atom.via_model))
+            else:
+                out.append(Layer(atom.owner, whole, atom.bn, atom.via_model))
+        return tuple(out)
 
     def _bound(self, node: ast.expr, env: Env) -> tuple:
         """A slice bound's value; `-3` is a number too."""
@@ -278,6 +318,13 @@ class Expressions:
                 return ()
             if builtin in ("list", "tuple", "reversed", "sorted") and positional:
                 return positional[0]
+            if builtin == "len" and len(positional) == 1:
+                layers = [a for a in positional[0] if isinstance(a, Layers) and not isinstance(a, Layer)]
+                if len(layers) == 1:
+                    return (Count(layers[0]),)         # `len(model.layers)`: bounds an index range
+            if builtin == "range" and 1 <= len(positional) <= 2 and len(node.args) == len(positional):
+                lower, upper = (positional[0], positional[1]) if len(positional) == 2 else ((Const(0),), positional[0])
+                return (IndexRange(lower, upper),)
             if builtin == "eval":
                 evaluated = self._eval_string(node, env)
                 if evaluated is not None:
@@ -378,3 +425,22 @@ _ANY_NAME = "__bnlint_any_name__"
 def _strings(value: tuple) -> list[str]:
     """The strings an abstract value may be (`CLF2CLASS[name]` over a dict literal: each of its values)."""
     return [a.value for a in atoms(value) if isinstance(a, Const) and isinstance(a.value, str) and a.value.isidentifier()]
+
+
+def _int(atom) -> int | None:
+    return atom.value if isinstance(atom, Const) and type(atom.value) is int else None
+
+
+def arithmetic(left: tuple, op: ast.operator, right: tuple) -> tuple | None:
+    """`a + b` / `a - b` on known numbers and layer counts (`len(model.layers) - 2`); None otherwise."""
+    if len(left) != 1 or len(right) != 1:
+        return None
+    sign = 1 if isinstance(op, ast.Add) else -1
+    a, b = left[0], right[0]
+    if _int(a) is not None and _int(b) is not None:
+        return (Const(a.value + sign * b.value),)
+    if isinstance(a, Count) and _int(b) is not None:
+        return (Count(a.layers, a.offset + sign * b.value),)
+    if isinstance(b, Count) and _int(a) is not None and sign == 1:
+        return (Count(b.layers, b.offset + a.value),)
+    return None

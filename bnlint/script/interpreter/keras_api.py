@@ -67,9 +67,9 @@ class KerasApi:
         if zoo is not None:
             return zoo
         if last == "load_model" and (root or q.parts[0] in ("tensorflow", "models")):
-            path = next((k.value for k in node.keywords if k.arg == "filepath"), node.args[0] if node.args else None)
+            path = const(positional[0] if positional else keywords.get("filepath", ()), None)
             base = Base("load_model", None, "path", self._site(node),
-                        loaded_from=string(path) if path is not None else None)
+                        loaded_from=path if isinstance(path, str) else None)
             self.facts.bases.append(base)
             return (BaseV(base),)
         if not root:

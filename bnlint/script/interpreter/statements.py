@@ -5,10 +5,12 @@ import ast
 import operator
 
 from bnlint.script.facts import (
+    Base,
     Component,
     Site,
     TrainableChange,
 )
+from bnlint.script.interpreter.expressions import arithmetic
 from bnlint.script.interpreter.literals import (
     BN_TEST,
     FUNCTION_DEFS,
@@ -26,12 +28,14 @@ from bnlint.script.values import (
     Class,
     Const,
     Env,
+    IndexRange,
     Instance,
     Layer,
     Layers,
     ModelV,
     QName,
     Seq,
+    tensors,
     union,
 )
 
@@ -69,13 +73,17 @@ class Statements:
                 self._exec_if(stmt, env)
             elif isinstance(stmt, (ast.For, ast.AsyncFor)):
                 self._repeated += 1             # an exception aborts the whole file anyway
+                self._loops += 1
                 self._maybe(self._exec_for, stmt, env)
                 self._repeated -= 1
+                self._loops -= 1
             elif isinstance(stmt, ast.While):
                 self._eval(stmt.test, env)
                 self._repeated += 1
+                self._loops += 1
                 self._maybe(self._exec_body, stmt.body, env)
                 self._repeated -= 1
+                self._loops -= 1
                 if stmt.orelse:
                     self._maybe(self._exec_body, stmt.orelse, env)
             elif isinstance(stmt, (ast.With, ast.AsyncWith)):
@@ -120,7 +128,15 @@ class Statements:
         elif isinstance(small, ast.AnnAssign):
             if small.value is not None:
                 self._assign(small.target, self._eval(small.value, env), env, small.value)
-        elif isinstance(small, (ast.AugAssign, ast.Expr)):
+        elif isinstance(small, ast.AugAssign):
+            value = self._eval(small.value, env)
+            if isinstance(small.op, (ast.Add, ast.Sub)) and isinstance(small.target, (ast.Name, ast.Attribute)):
+                # `self.num_new_layers += 1`: counts that bound slices stay known
+                load = ast.copy_location(type(small.target)(**{**{f: getattr(small.target, f) for f in small.target._fields}, "ctx": ast.Load()}), small.target)
+                counted = arithmetic(self._eval(load, env), small.op, value)
+                if counted is not None:
+                    self._assign(small.target, counted, env)
+        elif isinstance(small, ast.Expr):
             self._eval(small.value, env)
         elif isinstance(small, ast.Return):
             if small.value is not None and self._frames:
@@ -197,8 +213,25 @@ class Statements:
         self._exec_body(stmt.orelse, env)
 
     def _static_truth(self, test: ast.expr, env: Env) -> bool | None:
-        """Value of `name == "literal"` / `!=` / `<` ... when both sides hold one known constant."""
-        if not isinstance(test, ast.Compare) or len(test.ops) != 1:
+        """Value of a test whose parts hold one known constant each: `name == "literal"`, `!=`, `<` ...,
+        `flag is False`, `not flag`, `a and b`, and `if flag:` (`dropout=0.5` as an argument)."""
+        if self._loops:
+            return None     # in a loop a flag changes between iterations (`set_trainable = True`)
+        if isinstance(test, ast.BoolOp):
+            parts = [self._static_truth(value, env) for value in test.values]
+            decisive = isinstance(test.op, ast.Or)        # one True decides an `or`, one False an `and`
+            if decisive in parts:
+                return decisive
+            return None if None in parts else not decisive
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            inner = self._static_truth(test.operand, env)
+            return None if inner is None else not inner
+        if not isinstance(test, ast.Compare):
+            value = self._eval(test, env) if isinstance(test, (ast.Name, ast.Attribute, ast.Constant)) else ()
+            if len(value) == 1 and isinstance(value[0], Const):
+                return bool(value[0].value)
+            return None
+        if len(test.ops) != 1:
             return None
         operator = test.ops[0]
         if not isinstance(operator, tuple(_COMPARISONS)):
@@ -209,9 +242,12 @@ class Statements:
             return None
         a, b = left[0].value, right[0].value
         if isinstance(operator, (ast.Eq, ast.NotEq)):
-            if not isinstance(a, (str, int)) or not isinstance(b, (str, int)):
+            if not isinstance(a, (str, int, float)) or not isinstance(b, (str, int, float)):
                 return None
-        elif not (type(a) is int and type(b) is int):       # `layers_unfreeze > 0`
+        elif isinstance(operator, (ast.Is, ast.IsNot)):
+            if not (a is None or isinstance(a, bool)) or not (b is None or isinstance(b, bool)):
+                return None
+        elif not (type(a) in (int, float) and type(b) in (int, float)):       # `layers_unfreeze > 0`
             return None
         return _COMPARISONS[type(operator)](a, b)
 
@@ -238,6 +274,8 @@ class Statements:
             elif isinstance(atom, (BaseV, ModelV)):
                 # `for layer in model:` is rare; iterating a list of bases is what we see.
                 element.append(atom)
+            elif isinstance(atom, IndexRange):
+                element.append(atom)                # `for i in range(...)`: i runs over the range
         return tuple(element)
 
     # --- layer selections (BN guards, slices, name tests) ----------------------------------
@@ -293,6 +331,9 @@ class Statements:
                 item = union(*(s.items[index] for s in seqs)) if seqs else ()
                 if not seqs and value and all(isinstance(a, Layer) for a in value):
                     item = value
+                elif not seqs and tensors(value):
+                    # `c3, c4, c5 = [base.get_layer(n).output for n in names]`: each may be any of them
+                    item = tensors(value)
                 self._assign(element, item, env)
         elif isinstance(target, ast.Attribute):
             receiver = self._eval(target.value, env)
@@ -340,6 +381,9 @@ class Statements:
                 owner, whole, bn, via_model = atom.owner, atom.whole, atom.bn, atom.via_model
             else:
                 continue
+            if isinstance(owner, Base) and owner.loaded and not whole:
+                # some layers of a loaded model frozen, others not: it is fine-tuned as a base
+                owner.used_as_base = True
             for value, selected in changes:
                 layers_bn = bn if selected == "all" else selected
                 if bn != "all" and selected != "all" and bn != selected:
@@ -366,4 +410,4 @@ class Statements:
 
 
 _COMPARISONS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-                ast.Gt: operator.gt, ast.GtE: operator.ge}
+                ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not}

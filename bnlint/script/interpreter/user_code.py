@@ -69,6 +69,7 @@ class UserCode:
         self._chunk, self._scope = function.chunk, function.node
         self._active.append(function.node)
         self._frames.append([])
+        loops, self._loops = self._loops, 0     # its arguments are this call's, whatever loop calls it
         try:
             self._exec_body(function.node.body, env)
         except ReturnReached:
@@ -76,6 +77,7 @@ class UserCode:
         finally:
             returns = self._frames.pop()
             self._active.pop()
+            self._loops = loops
             self._chunk, self._statement, self._scope = saved
             if anchored:
                 self._anchors.pop()
@@ -123,7 +125,9 @@ class UserCode:
         method = self._function(stmt, owner.env, owner.chunk)
         decorators = {d.id if isinstance(d, ast.Name) else getattr(d, "attr", "") for d in stmt.decorator_list}
         bind = None if "staticmethod" in decorators else owner if "classmethod" in decorators else instance
-        outer, self._in_method = self._in_method, True
+        # a Keras Layer/Model subclass's methods build the model graph (its call() runs on symbolic
+        # tensors); a tf.Module's or a plain class's methods run on data
+        outer, self._in_method = self._in_method, instance.cls.keras_layer
         self._owners.append((owner, instance))
         try:
             result = self._call_function(method, positional, keywords, node, bind_self=bind)

@@ -56,7 +56,8 @@ def check(facts: Facts, target: KerasTarget):
                          related=((fit.site, "trained here with the encoder's BN layers trainable"),)
                          if fit is not None and not fit.site.external else ())
             continue
-        yield Report(CODE, site, _message(base, unfrozen, nested_false, target), _help(base, target),
+        called = any(call.base is base for call in facts.base_calls)
+        yield Report(CODE, site, _message(base, unfrozen, nested_false, target), _help(base, target, called),
                      fix=fix.offer(facts, base, change, fit, target))
 
 
@@ -121,14 +122,18 @@ def _message(base: Base, unfrozen: bool, nested_false: bool, target: KerasTarget
     return f"{describe(base)} is {how}: its BN layers train, drifting from the statistics inference uses"
 
 
-def _help(base: Base, target: KerasTarget) -> str:
+def _help(base: Base, target: KerasTarget, called: bool) -> str:
     name = code_name(base)
     guard = f"set `trainable = False` on each BatchNormalization layer of `{name}` after unfreezing, then compile()"
     if target.standalone:
         # a frozen BN still uses batch statistics there: only a BN layer called with training=False helps
         return STANDALONE_BN_FIX
-    if target.honours_nested_training_false_when_trainable:
+    if target.legacy:
+        return ("On TF 1.x a frozen BN still uses batch statistics, so freezing the BN layers is not enough: "
+                "rebuild the base with a BatchNormalization subclass whose `call` passes `training=False`.")
+    if target.honours_nested_training_false_when_trainable and called:
         return f"Call it as `{name}(inputs, training=False)`, or {guard}."
+    # a base inside a Sequential or flattened into the model is never called: the guard is the fix
     return f"Keep BN frozen: {guard}."
 
 
