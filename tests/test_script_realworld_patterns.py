@@ -753,3 +753,51 @@ def test_a_loaded_model_named_after_its_architecture_partly_unfrozen_by_name():
     model.fit(train_generator, epochs=10)
     """
     assert [c for c, _, _ in where(source, target="tf2", enabled={"BN002"})] == ["BN002"]
+
+
+_SIAMESE = """\
+import keras
+import tensorflow as tf
+base_cnn = keras.applications.ResNet50(weights="imagenet", input_shape=(200, 200, 3), include_top=False)
+embedding = keras.Model(base_cnn.input, keras.layers.Dense(256)(keras.layers.Flatten()(base_cnn.output)))
+trainable = False
+for layer in base_cnn.layers:
+    if layer.name == "conv5_block1_out":
+        trainable = True
+    layer.trainable = trainable
+"""
+
+
+def test_a_flag_turned_on_at_a_layer_freezes_only_the_layers_before_it():
+    # keras-io siamese_network: conv5 (with its BN layers) trains, the rest is frozen
+    source = _SIAMESE + "embedding.compile('adam', 'mse')\nembedding.fit(x, y)\n"
+    assert [(c, line) for c, line, _ in where(source, target=KERAS3, enabled={"BN002"})] == [("BN002", 9)]
+
+
+def test_a_custom_train_step_without_training_true_runs_bn_in_inference():
+    # the model is called in train_step without `training=True`: Keras passes no flag, BN uses the
+    # moving statistics, so the trainable conv5 BN layers do not drift
+    model = """\
+class SiameseModel(keras.Model):
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+
+    def call(self, inputs):
+        return self.network(inputs)
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(self.network(data)CALL)
+        gradients = tape.gradient(loss, self.network.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.network.trainable_weights))
+        return {"loss": loss}
+
+siamese = SiameseModel(embedding)
+siamese.compile(optimizer="adam")
+siamese.fit(train_dataset, epochs=10)
+"""
+    source = _SIAMESE + model.replace("CALL", "")
+    assert where(source, target=KERAS3, enabled={"BN002"}) == []
+    trained = _SIAMESE + model.replace("self.network(data)CALL", "self.network(data, training=True)")
+    assert [c for c, _, _ in where(trained, target=KERAS3, enabled={"BN002"})] == ["BN002"]

@@ -92,6 +92,9 @@ class ModelFact:
     base: Base | None = None          # a loaded model is also a base
     named_at_module: bool = False
     layer_count: int | None = 0       # sequential: layers added so far (None: unknown)
+    # fit() runs the layers in training mode: False for a subclassed model whose own train_step
+    # never passes `training=True` (BN then normalises with the moving statistics).
+    fit_trains_bn: bool = True
     # Built from Inputs by code that also builds BatchNormalization layers (the project's own
     # architecture): `load_weights` makes it a pretrained BN base (`base`).
     builds_bn: bool = False

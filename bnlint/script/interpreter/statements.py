@@ -385,15 +385,16 @@ class Statements:
                 # some layers of a loaded model frozen, others not: it is fine-tuned as a base
                 owner.used_as_base = True
             for value, selected in changes:
-                layers_bn = bn if selected == "all" else selected
-                if bn != "all" and selected != "all" and bn != selected:
+                layers_bn = bn if selected in ("all", "some") else selected
+                if bn != "all" and selected not in ("all", "some") and bn != selected:
                     continue
                 self.facts.events.append(TrainableChange(
                     site, owner=owner, value=value, whole=whole and selected == "all",
                     bn=layers_bn, via_model_layers=via_model))
 
     def _trainable_values(self, node, env: Env) -> list[tuple[bool | None, str]]:
-        """[(value, which layers)] for the right-hand side of a trainable assignment."""
+        """[(value, which layers)] for the right-hand side of a trainable assignment: "all" of those
+        assigned, "bn_only" / "non_bn" of them, or "some" of them (the rest get another value)."""
         if node is None:
             return [(None, "all")]
         literal = literal_bool(node)
@@ -403,9 +404,13 @@ class Statements:
             # `layer.trainable = not isinstance(layer, BatchNormalization)`: BN layers get False
             bn_trainable = not selects_complement(node)
             return [(bn_trainable, "bn_only"), (not bn_trainable, "non_bn")]
-        for atom in self._eval(node, env):
-            if isinstance(atom, Const) and isinstance(atom.value, bool):
-                return [(atom.value, "all")]
+        flags = {atom.value for atom in self._eval(node, env) if isinstance(atom, Const) and isinstance(atom.value, bool)}
+        if len(flags) == 2:
+            # `layer.trainable = trainable` with a flag a loop turns on at some layer: some layers
+            # get False, the others True
+            return [(False, "some"), (True, "some")]
+        if flags:
+            return [(flags.pop(), "all")]
         return [(None, "all")]
 
 

@@ -87,6 +87,11 @@ class UserCode:
         model = ModelFact(Site(node, self._chunk, self._statement or node, self._scope, self._anchor_for(self._chunk)),
                           name=f"<{cls.node.name} instance>", kind="subclass")
         instance = Instance(cls, model)
+        found = cls.method("train_step")
+        if found is not None and "training=True" not in found[1].chunk.code(found[1].node).replace(" ", ""):
+            # a custom train_step whose class never calls anything with training=True: fit() runs
+            # the network with `training` unset, which BN reads as inference (moving statistics)
+            model.fit_trains_bn = False
         self._class_attributes(cls, instance, 0)
         # __init__ builds the attributes; a Keras model's build()/call() run when it is first used
         # (they wire the bases in). Other methods run where the program calls them.

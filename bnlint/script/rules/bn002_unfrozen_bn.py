@@ -71,7 +71,8 @@ def _bn_trains_while_frozen_around(facts: Facts, base: Base):
     bn_state, other_state = TRAINABLE, TRAINABLE
     was_frozen = False
     last_bn_change = None
-    fits = [e for e in facts.events if isinstance(e, Fit) and may_train(e, base)]
+    fits = [e for e in facts.events if isinstance(e, Fit) and may_train(e, base)
+            and getattr(e.model, "fit_trains_bn", True)]
     checkpoints = iter(fits)
     pending = next(checkpoints, None)
     for event in facts.events:
