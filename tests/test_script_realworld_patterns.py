@@ -801,3 +801,19 @@ siamese.fit(train_dataset, epochs=10)
     assert where(source, target=KERAS3, enabled={"BN002"}) == []
     trained = _SIAMESE + model.replace("self.network(data)CALL", "self.network(data, training=True)")
     assert [c for c, _, _ in where(trained, target=KERAS3, enabled={"BN002"})] == ["BN002"]
+
+
+def test_an_index_test_against_the_base_layer_count_freezes_the_base():
+    # `False if idx < len(base_model.layers) else True` over the combined model: the base, all of it
+    source = """\
+    from keras.applications.inception_v3 import InceptionV3
+    from keras.layers import Dense, GlobalAveragePooling2D
+    from keras.models import Model
+    base_model = InceptionV3(weights="imagenet", include_top=False)
+    model = Model(base_model.input, Dense(228)(GlobalAveragePooling2D()(base_model.output)))
+    for idx_layer, layer in enumerate(model.layers):
+        layer.trainable = False if idx_layer < len(base_model.layers) else True
+    model.compile("rmsprop", "mse")
+    model.fit_generator(batches, epochs=5)
+    """
+    assert [c for c, _, _ in where(source, target="standalone", enabled={"BN001", "BN002"})] == ["BN001"]

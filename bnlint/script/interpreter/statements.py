@@ -27,6 +27,7 @@ from bnlint.script.values import (
     BaseV,
     Class,
     Const,
+    Count,
     Env,
     IndexRange,
     Instance,
@@ -392,6 +393,23 @@ class Statements:
                     site, owner=owner, value=value, whole=whole and selected == "all",
                     bn=layers_bn, via_model_layers=via_model))
 
+    def _below_count(self, node, env: Env) -> bool | None:
+        """`False if i < len(base_model.layers) else True` over `enumerate(model.layers)`: the value the
+        base's layers get (the indices below the base's layer count are the base's own)."""
+        if not (isinstance(node, ast.IfExp) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1):
+            return None
+        body, orelse = literal_bool(node.body), literal_bool(node.orelse)
+        if body is None or orelse is None:
+            return None
+        left = self._eval(node.test.left, env)
+        right = self._eval(node.test.comparators[0], env)
+        operator = node.test.ops[0]
+        if any(isinstance(a, Count) and a.offset == 0 and a.layers.whole for a in right):
+            return body if isinstance(operator, _BELOW) else orelse if isinstance(operator, _ABOVE) else None
+        if any(isinstance(a, Count) and a.offset == 0 and a.layers.whole for a in left):
+            return orelse if isinstance(operator, _BELOW) else body if isinstance(operator, _ABOVE) else None
+        return None
+
     def _trainable_values(self, node, env: Env) -> list[tuple[bool | None, str]]:
         """[(value, which layers)] for the right-hand side of a trainable assignment: "all" of those
         assigned, "bn_only" / "non_bn" of them, or "some" of them (the rest get another value)."""
@@ -404,6 +422,9 @@ class Statements:
             # `layer.trainable = not isinstance(layer, BatchNormalization)`: BN layers get False
             bn_trainable = not selects_complement(node)
             return [(bn_trainable, "bn_only"), (not bn_trainable, "non_bn")]
+        below = self._below_count(node, env)
+        if below is not None:
+            return [(below, "all")]
         flags = {atom.value for atom in self._eval(node, env) if isinstance(atom, Const) and isinstance(atom.value, bool)}
         if len(flags) == 2:
             # `layer.trainable = trainable` with a flag a loop turns on at some layer: some layers
@@ -412,6 +433,10 @@ class Statements:
         if flags:
             return [(flags.pop(), "all")]
         return [(None, "all")]
+
+
+_BELOW = (ast.Lt, ast.LtE)
+_ABOVE = (ast.Gt, ast.GtE)
 
 
 _COMPARISONS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
