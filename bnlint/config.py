@@ -63,6 +63,8 @@ class Settings:
 
     def ignored_for(self, path: Path) -> frozenset[str]:
         """Code prefixes per-file-ignores removes for `path`."""
+        if not self.per_file_ignores:
+            return frozenset()
         rel = _relative(path, self.root)
         out: set[str] = set()
         for pattern, codes in self.per_file_ignores:
@@ -71,6 +73,8 @@ class Settings:
         return frozenset(out)
 
     def excluded(self, path: Path) -> bool:
+        if not self.exclude:
+            return False
         rel = _relative(path, self.root)
         return any(_glob_match(rel, p) or _glob_match(path.name, p) for p in self.exclude)
 

@@ -3,6 +3,7 @@ selection / per-file-ignores / inline suppressions, fix, and link model findings
 lines that built the model. Files run in parallel with a deterministic output order."""
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
@@ -73,8 +74,13 @@ def _internal_error(inp: Input, exc: BaseException) -> Finding:
     return _bn900(inp, f"internal error in bnlint on this file ({type(exc).__name__}: {_short(exc)})", help=_REPORT_HELP)
 
 
+@functools.lru_cache(maxsize=64)
+def _enabled_codes(selection) -> frozenset[str]:
+    return selection.enabled(catalogue.all_codes())
+
+
 def context_for(inp: Input, settings: Settings) -> RuleContext:
-    enabled = settings.selection.enabled(catalogue.all_codes())
+    enabled = _enabled_codes(settings.selection)
     ignored = settings.ignored_for(inp.path)
     enabled = frozenset(c for c in enabled if not any(c.startswith(p) for p in ignored))
     target, pinned = settings.target, {}
@@ -233,6 +239,8 @@ def run(items: list[tuple[Input, Settings]], options: Options, jobs: int | None 
         from concurrent.futures import ProcessPoolExecutor
 
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        if method == "fork" and any(inp.is_script for inp, _ in items):
+            import bnlint.script  # noqa: F401  (imported once here, not once in every forked worker)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method)) as pool:
             outcomes = list(pool.map(_worker, work, chunksize=max(1, len(work) // (jobs * 8))))
     else:

@@ -94,23 +94,23 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=1024)
 def pinned_targets_for_folder(folder: Path) -> dict[str, KerasTarget]:
     """Targets per import root from the nearest pins at or above `folder`; stops at the repository
-    root (a folder holding .git)."""
-    for candidate_dir in (folder, *folder.parents):
-        for pattern in PIN_FILES:
-            for pin_file in sorted(candidate_dir.glob(pattern)):
-                try:
-                    text = _decode(pin_file.read_bytes())
-                except OSError:
-                    continue
-                found = targets_from_pins(pins_in_text(text), pin_file.name)
-                if found:
-                    return found
-        if (candidate_dir / ".git").exists():
-            break
-    return {}
+    root (a folder holding .git). A folder without pins answers with its parent's (cached: the
+    folders of a tree are read once)."""
+    for pattern in PIN_FILES:
+        for pin_file in sorted(folder.glob(pattern)):
+            try:
+                text = _decode(pin_file.read_bytes())
+            except OSError:
+                continue
+            found = targets_from_pins(pins_in_text(text), pin_file.name)
+            if found:
+                return found
+    if (folder / ".git").exists() or folder.parent == folder:
+        return {}
+    return pinned_targets_for_folder(folder.parent)
 
 
 def target_for_folder(folder: Path) -> KerasTarget | None:

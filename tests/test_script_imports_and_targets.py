@@ -97,6 +97,16 @@ def test_every_era_signal_names_its_source():
     assert {signal.era for signal in SIGNALS} == {"tf1", "keras2", "standalone", "tf2keras", "keras3", "python2"}
 
 
+def test_every_era_signal_word_is_literal_text_of_its_pattern():
+    # The words are a substring test run before the expression: a word the pattern does not
+    # spell out (a typo) would silently switch its signal off.
+    import re
+    from bnlint.script.era_signals import SIGNALS
+    for signal in SIGNALS:
+        literal = re.sub(r"\\(.)", r"\1", signal.regex)
+        assert signal.words and all(word in literal for word in signal.words), signal.what
+
+
 def test_inferred_target_shows_in_help():
     source = ("from keras.applications.resnet50 import ResNet50\nfrom keras.layers import Input\n"
               "base = ResNet50()\ny = base(Input((224, 224, 3)))\n")

@@ -44,16 +44,31 @@ SCRIPT_CODES = frozenset(RULES)
 # or in a sibling module it imports. Rules about bases need one; BN004 and BN005 need only their own words.
 _ZOO_SOURCES = tuple(root.encode() for root in ZOO_ROOTS)
 _BASE_SOURCES = (b"applications", b"load_model", *_ZOO_SOURCES)
-_TRAINABLE = re.compile(rb"\.trainable\s*=[^=]|[\"']trainable[\"']")
-_NEEDS = {
-    "BN004": (_TRAINABLE, re.compile(rb"\.compile\s*\("),
-              re.compile(rb"\.(?:fit|fit_generator|train_on_batch)\s*\(")),
-    "BN005": (re.compile(rb"set_learning_phase"),),
-}
 _BASE_RULES = frozenset({"BN001", "BN002", "BN003", "BN006", "BN007"})
 _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.M)
+
+
+class _Words:
+    """A byte pattern and literal words of which every match holds one. Over a big tree the
+    regular expressions are the slow part (they try every position); a substring test of the
+    words rules most files out first."""
+
+    __slots__ = ("pattern", "words")
+
+    def __init__(self, pattern: re.Pattern, words: tuple[bytes, ...]):
+        self.pattern, self.words = pattern, words
+
+    def found_in(self, data: bytes) -> bool:
+        return any(word in data for word in self.words) and self.pattern.search(data) is not None
+
+
+_TRAINABLE = _Words(re.compile(rb"\.trainable\s*=[^=]|[\"']trainable[\"']"), (b"trainable",))
+_TRAINS = _Words(re.compile(rb"\.(?:fit|fit_generator|train_on_batch)\s*\("), (b".fit", b".train_on_batch"))
+_NEEDS = {
+    "BN004": (_TRAINABLE, _Words(re.compile(rb"\.compile\s*\("), (b".compile",)), _TRAINS),
+    "BN005": (_Words(re.compile(rb"set_learning_phase"), (b"set_learning_phase",)),),
+}
 # A keras.applications constructor called by its bare name (fragments that never import it).
-_TRAINS = re.compile(rb"\.(?:fit|fit_generator|train_on_batch)\s*\(")
 _FAMILY_STEMS = (b"ResNet", b"Inception", b"Xception", b"MobileNet", b"DenseNet", b"NASNet", b"EfficientNet", b"RegNet")
 _FAMILY_CALL = re.compile(rb"\b(?:ResNet|Inception|Xception|MobileNet|DenseNet|NASNet|EfficientNet|RegNet)\w*\s*\(")
 
@@ -86,18 +101,18 @@ def _is_notebook(path: pathlib.Path) -> bool:
 def _worth_parsing(data: bytes, enabled: frozenset[str], path: pathlib.Path) -> bool:
     """Cheap byte-level check: can any enabled rule fire on this file at all?"""
     for code, needs in _NEEDS.items():
-        if code in enabled and all(needle.search(data) for needle in needs):
+        if code in enabled and all(needle.found_in(data) for needle in needs):
             return True
     if not enabled & _BASE_RULES:
         return False
     constructs = b"applications" in data or _calls_a_family(data)
     # trained weights loaded into a model (also the project's own architecture: `load_weights`)
     loads = b"load_model" in data or b"load_weights" in data
-    changes_trainable = _TRAINABLE.search(data) is not None
+    changes_trainable = _TRAINABLE.found_in(data)
     # An entry point (`__main__` block, notebook) may leave everything to the project's modules.
     entry_point = b"__main__" in data or _is_notebook(path)
     if not (constructs and changes_trainable) and (
-            constructs or changes_trainable or entry_point or _TRAINS.search(data)):
+            constructs or changes_trainable or entry_point or _TRAINS.found_in(data)):
         # the rest may be in the project modules it imports (a model built in `models.py`)
         project = _project_modules_mention(data, path)
         constructs = constructs or project["base"]
@@ -124,7 +139,7 @@ def _project_modules_mention(data: bytes, path: pathlib.Path, depth: int = 2) ->
         module = raw.lstrip(".")
         for candidate in module_candidates(path, module, len(raw) - len(module), extra):
             # a module, or a package whose submodules the script imports (`from src.models import effnet`)
-            files = [candidate] if candidate.name != "__init__.py" else [candidate, *sorted(candidate.parent.glob("*.py"))[:20]]
+            files = [candidate] if candidate.name != "__init__.py" else [candidate, *_package_files(candidate.parent)]
             mentions = [_module_mentions(f, depth) for f in files]
             mentions = [m for m in mentions if m is not None]
             if not mentions:
@@ -153,6 +168,11 @@ def _calls_a_family(data: bytes) -> bool:
     return any(stem in data for stem in _FAMILY_STEMS) and _FAMILY_CALL.search(data) is not None
 
 
+@functools.lru_cache(maxsize=1024)
+def _package_files(folder: pathlib.Path) -> tuple[pathlib.Path, ...]:
+    return tuple(sorted(folder.glob("*.py"))[:20])
+
+
 @functools.lru_cache(maxsize=4096)
 def _module_mentions(path: pathlib.Path, depth: int = 1) -> tuple[bool, bool] | None:
     """(builds a base, changes `trainable`) for a project module, or for the project modules it
@@ -164,7 +184,7 @@ def _module_mentions(path: pathlib.Path, depth: int = 1) -> tuple[bool, bool] | 
     except OSError:
         return None
     base = any(s in content for s in _BASE_SOURCES) or _calls_a_family(content)
-    trainable = _TRAINABLE.search(content) is not None
+    trainable = _TRAINABLE.found_in(content)
     if depth > 1 and not (base and trainable):
         # `from utils import Trainer` where utils/trainer.py imports the model from models/
         deeper = _project_modules_mention(content, path, depth - 1)

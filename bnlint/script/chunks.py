@@ -258,24 +258,44 @@ def _statement_groups(body: list[ast.stmt]) -> list[tuple[int, int, list[ast.stm
     return groups
 
 
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_IMPORTS = (ast.Import, ast.ImportFrom)
+
+
 def _bound_names(stmts: list[ast.stmt]) -> set[str]:
-    """Names a group binds (assignment targets, defs, imports of non-unrelated modules)."""
+    """Names a group binds (assignment targets, defs, imports of non-unrelated modules).
+
+    Walks every node of the group (a whole class of a big library file), so the walk is written
+    out: exact node classes and one stack, not ast.walk's generators (2-3x faster)."""
     bound: set[str] = set()
-    for stmt in stmts:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+    stack: list = list(stmts)
+    while stack:
+        node = stack.pop()
+        cls = node.__class__
+        if cls is ast.Name:
+            if node.ctx.__class__ is ast.Store:
                 bound.add(node.id)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            continue
+        if cls is ast.Attribute:
+            if node.ctx.__class__ is ast.Store:
                 bound.add(node.attr)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                bound.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                module = node.module if isinstance(node, ast.ImportFrom) else None
-                for alias in node.names:
-                    root = (module or alias.name).split(".")[0] if not getattr(node, "level", 0) else ""
-                    if root in _UNRELATED_MODULES:
-                        continue      # `np`, `os`, ...: binding them must not make every line relevant
-                    bound.add((alias.asname or alias.name).split(".")[0])
+        elif cls in _DEFINITIONS:
+            bound.add(node.name)
+        elif cls in _IMPORTS:
+            module = node.module if cls is ast.ImportFrom else None
+            for alias in node.names:
+                root = (module or alias.name).split(".")[0] if not getattr(node, "level", 0) else ""
+                if root in _UNRELATED_MODULES:
+                    continue      # `np`, `os`, ...: binding them must not make every line relevant
+                bound.add((alias.asname or alias.name).split(".")[0])
+            continue
+        # lists hold nodes, or names (`global a, b`) and None (`{**d}` keys): those have no _fields
+        for name in getattr(cls, "_fields", ()):
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                stack.extend(value)
+            elif isinstance(value, ast.AST):
+                stack.append(value)
     return bound
 
 

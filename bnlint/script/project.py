@@ -13,6 +13,10 @@ import functools
 import pathlib
 import re
 
+from bnlint.errors import BnlintInputError
+from bnlint.script.chunks import ParsedSource, parse_python
+from bnlint.script.source import decode_script
+
 MAX_LEVELS_UP = 3
 _ROOT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
 _ENVIRONMENTS = ("site-packages", "dist-packages")
@@ -69,19 +73,46 @@ def _in_this_project(folder: pathlib.Path, script_folder: pathlib.Path) -> pathl
 
 
 def module_candidates(importer: pathlib.Path, module: str, level: int,
-                      extra_folders: tuple[pathlib.Path, ...] = ()) -> list[pathlib.Path]:
+                      extra_folders: tuple[pathlib.Path, ...] = ()) -> tuple[pathlib.Path, ...]:
     """Files that `from <module> import ...` (with `level` leading dots) in `importer` may mean."""
     if not module:
-        return []
+        return ()
+    return _candidates(importer.parent, module, level, extra_folders)
+
+
+@functools.lru_cache(maxsize=4096)
+def _candidates(importer_folder: pathlib.Path, module: str, level: int,
+                extra_folders: tuple[pathlib.Path, ...]) -> tuple[pathlib.Path, ...]:
+    # The files of a tree import the same modules from the same folders: computed once each.
     relative = pathlib.Path(*module.split("."))
     if level:
-        folder = importer.parent
+        folder = importer_folder
         for _ in range(level - 1):
             folder = folder.parent
         roots: tuple[pathlib.Path, ...] = (folder,)
     else:
-        roots = (*search_folders(importer.parent), *extra_folders)
+        roots = (*search_folders(importer_folder), *extra_folders)
     candidates = []
     for root in roots:
         candidates += [root / relative.with_suffix(".py"), root / relative / "__init__.py"]
-    return candidates
+    return tuple(candidates)
+
+
+def read_project_module(path: pathlib.Path) -> tuple[str, ParsedSource] | None:
+    """A project module's text and its parsed statements that can matter; None if it cannot be
+    read or parsed. Parsed once per version of the file: in a tree, many files import the same
+    module (the interpreter still runs it for each importer, whose facts it adds to)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _read_module(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_module(path: pathlib.Path, mtime_ns: int, size: int) -> tuple[str, ParsedSource] | None:
+    try:
+        text = decode_script(path.read_bytes()).text
+        return text, parse_python(text, external=True)
+    except (OSError, BnlintInputError, RecursionError, SyntaxError, ValueError):
+        return None

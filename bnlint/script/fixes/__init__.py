@@ -27,7 +27,6 @@ import warnings
 from dataclasses import dataclass, replace
 
 from bnlint.finding import Edit, Finding
-from bnlint.script.ipython_input import cell_python
 from bnlint.script.source import (
     decode_script,
     dump_notebook,
@@ -103,7 +102,11 @@ def code_fixes(text: str, findings, notebook_cell: bool = False) -> list[CodeFix
 def _python(text: str, notebook_cell: bool) -> str:
     # IPython's cleanup of the cell (magics, shell lines) keeps its lines; fixes are only offered in
     # cells whose columns it keeps too
-    return cell_python(text).text if notebook_cell else text
+    if not notebook_cell:
+        return text
+    from bnlint.script.ipython_input import cell_python   # notebooks only: not on a script's start-up
+
+    return cell_python(text).text
 
 
 def _changed_lines(new: str, old: str) -> str:

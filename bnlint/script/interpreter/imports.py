@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import ast
 
-from bnlint.errors import BnlintInputError
 from bnlint.script.applications import (
     APPLICATION_MODULES,
     FAMILIES,
     SEGMENTATION_MODELS,
     ZOO_ROOTS,
 )
-from bnlint.script.chunks import parse_python
-from bnlint.script.interpreter.literals import PREPROCESSING
-from bnlint.script.project import module_candidates
-from bnlint.script.source import decode_script
+from bnlint.script.interpreter.literals import preprocessing_visible
+from bnlint.script.project import module_candidates, read_project_module
 from bnlint.script.target_inference import note_era_signals, note_python2
 from bnlint.script.values import (
     Env,
@@ -107,13 +104,11 @@ class Imports:
             if not candidate.is_file() or resolved == self.path.resolve():
                 continue
             self._siblings[resolved] = None
-            try:
-                data = candidate.read_bytes()
-                text = decode_script(data).text
-                parsed = parse_python(text, external=True)
-            except (OSError, BnlintInputError, RecursionError, SyntaxError, ValueError):
+            module = read_project_module(candidate)
+            if module is None:
                 return None
-            if PREPROCESSING.search(text):
+            text, parsed = module
+            if preprocessing_visible(text):
                 self.facts.preprocessing_visible = True
             note_era_signals(self.facts.imports, text)     # the project's code dates the script too
             if parsed.python2:

@@ -45,11 +45,13 @@ class RaiseReached(ReturnReached):
 PREPROCESSING = re.compile(
     r"preprocess_input|\bRescaling\b|\bNormalization\s*\(|preprocessing_function|\brescale\s*=|/\s*255|"
     r"\bpreprocess\w*\s*\(|\bget_preprocessing\b")
+# Every PREPROCESSING match holds one of these: substring tests first, the expression is slow.
+_PREPROCESSING_WORDS = ("preprocess", "Rescaling", "Normalization", "rescale", "255")
 
 
 def preprocessing_visible(text: str) -> bool:
     """Any visible input preprocessing (the file's own, or `preprocess_input`)."""
-    return bool(PREPROCESSING.search(text))
+    return any(word in text for word in _PREPROCESSING_WORDS) and bool(PREPROCESSING.search(text))
 
 
 def nested_base_named(model, layer_name: str | None) -> Base | None:
