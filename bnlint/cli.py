@@ -7,6 +7,7 @@ only when a file that needs them is checked.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from dataclasses import replace
@@ -157,7 +158,18 @@ def _check_command(argv: list[str]) -> int:
     items = [(inp, settings_for(inp.path)) for inp in inputs]
     options = engine.Options(fix=args.fix and not args.diff, diff=args.diff, unsafe_fixes=args.unsafe_fixes,
                              fix_edits=fmt in ("json", "sarif") and not args.diff)
-    outcomes = engine.run(items, options, jobs=args.jobs)
+    # A check allocates many objects that live to its end (the files' ASTs, per-run caches) and few
+    # reference cycles: with the default thresholds the young-generation collections cost ~5 % of
+    # a big tree's time. What is alive now (imported modules) is frozen out of the collector, so
+    # forked workers neither scan it nor copy its pages. Restored after: main() also runs in-process.
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+    try:
+        outcomes = engine.run(items, options, jobs=args.jobs)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
     findings = sorted((f for o in outcomes for f in o.findings), key=lambda f: f.sort_key)
     fixable = sum(1 for f in findings if f.fix and f.fix.applicability is Applicability.SAFE)
