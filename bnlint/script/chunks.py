@@ -422,13 +422,32 @@ def _fit_argument_names(groups, relevant: list[bool]) -> set[str]:
     for index, is_relevant in enumerate(relevant):
         if not is_relevant or _FIT_WORDS.isdisjoint(groups.words[index]):
             continue
-        for stmt in groups.statements(index):
-            for node in ast.walk(stmt):
-                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and node.func.attr in _FIT_WORDS):
-                    continue
-                values = node.args[:1] + [k.value for k in node.keywords if k.arg in _COUNT_KEYWORDS]
-                found.update(v.id for v in values if isinstance(v, ast.Name))
+        for node in _nodes(groups.statements(index)):
+            if not (node.__class__ is ast.Call and node.func.__class__ is ast.Attribute
+                    and node.func.attr in _FIT_WORDS):
+                continue
+            values = node.args[:1] + [k.value for k in node.keywords if k.arg in _COUNT_KEYWORDS]
+            found.update(v.id for v in values if isinstance(v, ast.Name))
+    return found
+
+
+def _nodes(stmts: list[ast.stmt]) -> list[ast.AST]:
+    """Every node of `stmts`, in no particular order: what ast.walk yields, without a generator
+    per node (the walk over a big group is the slow part of choosing the groups)."""
+    found: list[ast.AST] = []
+    stack: list = list(stmts)
+    while stack:
+        node = stack.pop()
+        fields = getattr(node.__class__, "_fields", None)
+        if fields is None:
+            continue          # lists also hold names (`global a, b`) and None (`{**d}` keys)
+        found.append(node)
+        for name in fields:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                stack.extend(value)
+            elif isinstance(value, ast.AST):
+                stack.append(value)
     return found
 
 

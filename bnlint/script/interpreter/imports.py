@@ -95,13 +95,17 @@ class Imports:
         if not self.follow_imports or self.path is None or not module:
             return None
         for candidate in module_candidates(self.path, module, level, self.extra_folders):
+            # most candidates do not exist (`import numpy` looks in the project too): one stat
+            # rules them out before resolving symlinks, which costs a stat per path component
+            if not candidate.is_file():
+                continue
             try:
                 resolved = candidate.resolve()
             except OSError:
                 continue
             if resolved in self._siblings:
                 return self._siblings[resolved]
-            if not candidate.is_file() or resolved == self.path.resolve():
+            if resolved == self.path.resolve():
                 continue
             self._siblings[resolved] = None
             module = read_project_module(candidate)
