@@ -103,6 +103,9 @@ def test_every_era_signal_word_is_literal_text_of_its_pattern():
     import re
     from bnlint.script.era_signals import SIGNALS
     for signal in SIGNALS:
+        if signal.regex is None:            # noted by the analyzer, not found in the text
+            assert not signal.words
+            continue
         literal = re.sub(r"\\(.)", r"\1", signal.regex)
         assert signal.words and all(word in literal for word in signal.words), signal.what
 
