@@ -155,3 +155,17 @@ def test_bn004_points_at_the_compile_and_the_fit():
     [finding] = findings(AFTER_COMPILE)
     assert [(r.line, r.column, r.message) for r in finding.related] == [
         (8, 1, "compiled here"), (10, 11, "trained here without compiling again")]
+
+
+@pytest.mark.parametrize("text", [
+    "x = preprocess_input(x)", "layers.Rescaling(1. / 255)", "tf.keras.layers.Rescaling", "MyRescaling()",
+    "norm = Normalization ()", "BatchNormalization()", "ImageDataGenerator(preprocessing_function=f)",
+    "ImageDataGenerator(rescale = 1/255)", "prescale=2", "x / 255.0", "x/255", "x * 255",
+    "preprocess_image(x)", "preprocess (x)", "do_preprocess(x)", "sm.get_preprocessing('resnet34')",
+    "get_preprocessing_fn", "nothing to see", "",
+])
+def test_visible_preprocessing_is_the_pattern_one_alternative_at_a_time(text):
+    # BN006 is silenced by visible preprocessing; the check runs the alternatives of PREPROCESSING
+    # one by one behind substring tests, and must answer exactly as the whole pattern does.
+    from bnlint.script.interpreter.literals import PREPROCESSING, preprocessing_visible
+    assert preprocessing_visible(text) == (PREPROCESSING.search(text) is not None)

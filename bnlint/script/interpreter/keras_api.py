@@ -240,7 +240,8 @@ class KerasApi:
         for component in model.components:
             component.base.used_as_base = True
         if not model.components and any(isinstance(a, KerasInput) for a in input_atoms):
-            model.builds_bn = _BUILDS_BN.search("".join(self._chunk.lines)) is not None
+            text = "".join(self._chunk.lines)     # the substring test first: the expression is slow
+            model.builds_bn = "BatchNormalization" in text and _BUILDS_BN.search(text) is not None
         self.facts.models.append(model)
         return (ModelV(model),)
 

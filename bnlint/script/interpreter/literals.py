@@ -45,13 +45,18 @@ class RaiseReached(ReturnReached):
 PREPROCESSING = re.compile(
     r"preprocess_input|\bRescaling\b|\bNormalization\s*\(|preprocessing_function|\brescale\s*=|/\s*255|"
     r"\bpreprocess\w*\s*\(|\bget_preprocessing\b")
-# Every PREPROCESSING match holds one of these: substring tests first, the expression is slow.
-_PREPROCESSING_WORDS = ("preprocess", "Rescaling", "Normalization", "rescale", "255")
+# PREPROCESSING one alternative at a time, each behind a word its matches hold: a substring test
+# is much faster than trying every alternative at every position of a big file.
+_PREPROCESSING_PARTS = tuple((word, None if pattern is None else re.compile(pattern)) for word, pattern in (
+    ("preprocess_input", None), ("Rescaling", r"\bRescaling\b"), ("Normalization", r"\bNormalization\s*\("),
+    ("preprocessing_function", None), ("rescale", r"\brescale\s*="), ("255", r"/\s*255"),
+    ("preprocess", r"\bpreprocess\w*\s*\("), ("get_preprocessing", r"\bget_preprocessing\b")))
 
 
 def preprocessing_visible(text: str) -> bool:
-    """Any visible input preprocessing (the file's own, or `preprocess_input`)."""
-    return any(word in text for word in _PREPROCESSING_WORDS) and bool(PREPROCESSING.search(text))
+    """Any visible input preprocessing (the file's own, or `preprocess_input`): PREPROCESSING.search."""
+    return any(word in text and (pattern is None or pattern.search(text) is not None)
+               for word, pattern in _PREPROCESSING_PARTS)
 
 
 def nested_base_named(model, layer_name: str | None) -> Base | None:
