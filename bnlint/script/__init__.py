@@ -168,8 +168,18 @@ def _calls_a_family(data: bytes) -> bool:
     return any(stem in data for stem in _FAMILY_STEMS) and _FAMILY_CALL.search(data) is not None
 
 
-@functools.lru_cache(maxsize=1024)
 def _package_files(folder: pathlib.Path) -> tuple[pathlib.Path, ...]:
+    """The first modules of a package folder, listed once per version of the folder (a long-lived
+    process, the language server, sees files added later: the folder's mtime changes)."""
+    try:
+        mtime = folder.stat().st_mtime_ns
+    except OSError:
+        return ()
+    return _listed_modules(folder, mtime)
+
+
+@functools.lru_cache(maxsize=1024)
+def _listed_modules(folder: pathlib.Path, mtime_ns: int) -> tuple[pathlib.Path, ...]:
     return tuple(sorted(folder.glob("*.py"))[:20])
 
 
