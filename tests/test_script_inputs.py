@@ -192,3 +192,13 @@ def test_big_file_split_reports_syntax_errors(split):
     with pytest.raises(BnlintInputError) as info:
         run(b"import keras.applications\nx = (\n")
     assert info.value.reason.startswith("syntax error") and info.value.line == 2
+
+
+def test_kerass_own_source_is_not_a_script_to_syntax_check():
+    # a module of Keras's own source (it imports keras.src) with a compiler-only error: not a
+    # training script, nothing to report; the same error in a script importing keras is BN900
+    broken = b"def f():\n    pass\nreturn 1\n"
+    assert run(b"from keras.src import ops\n" + broken).findings == []
+    with pytest.raises(BnlintInputError) as info:
+        run(b"import keras\n" + broken)
+    assert info.value.code == "BN900" and info.value.line == 4

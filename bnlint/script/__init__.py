@@ -335,6 +335,12 @@ def _reports_over_targets(rule, facts: Facts, targets: tuple[KerasTarget, ...]):
 
 # A file that mentions none of these cannot be a Keras script: it is skipped without a parse.
 _KERAS_WORDS = (b"keras", b"tensorflow")
+_IMPORTS_KERAS_API = re.compile(rb"^[ \t]*(?:from|import)[ \t]+(?:keras(?!\.src\b)|tensorflow|tf_keras)\b", re.M)
+
+
+def _plain_script(units) -> bool:
+    """A plain script (not notebook cells)."""
+    return all(code_cell is None for _, _, code_cell in units)
 _BROKEN_CELL_HELP = "IPython cannot run this cell either; bnlint checks the other cells as if it had not run."
 
 
@@ -344,8 +350,14 @@ def _broken_cell(exc: BnlintInputError, display_path: str) -> Finding:
 
 def _syntax_errors(units, display_path: str, data: bytes) -> list[Finding]:
     """A Keras script no rule needs to analyse still has to parse: its syntax errors are BN900
-    (a script, by raising; a notebook, one finding per cell). Compiled only, no AST kept."""
+    (a script, by raising; a notebook, one finding per cell). Compiled only, no AST kept.
+
+    A Keras script imports the public API (`keras`, `tensorflow`, `tf_keras`); a module of Keras's
+    own source imports `keras.src` and is no training script (compiling every one of them doubled
+    the time of checking a tree like `keras/src`)."""
     if not any(word in data for word in _KERAS_WORDS):
+        return []
+    if _plain_script(units) and not _IMPORTS_KERAS_API.search(data):
         return []
     from bnlint.script.chunks import check_syntax
 
