@@ -335,7 +335,8 @@ def _reports_over_targets(rule, facts: Facts, targets: tuple[KerasTarget, ...]):
 
 # A file that mentions none of these cannot be a Keras script: it is skipped without a parse.
 _KERAS_WORDS = (b"keras", b"tensorflow")
-_IMPORTS_KERAS_API = re.compile(rb"^[ \t]*(?:from|import)[ \t]+(?:keras(?!\.src\b)|tensorflow|tf_keras)\b", re.M)
+_IMPORTS_KERAS_API = re.compile(rb"^[ \t]*(?:from|import)[ \t]+(?:keras|tensorflow|tf_keras)\b", re.M)
+_IMPORTS_KERAS_SOURCE = re.compile(rb"^[ \t]*(?:from|import)[ \t]+keras\.src\b", re.M)
 
 
 def _plain_script(units) -> bool:
@@ -353,11 +354,11 @@ def _syntax_errors(units, display_path: str, data: bytes) -> list[Finding]:
     (a script, by raising; a notebook, one finding per cell). Compiled only, no AST kept.
 
     A Keras script imports the public API (`keras`, `tensorflow`, `tf_keras`); a module of Keras's
-    own source imports `keras.src` and is no training script (compiling every one of them doubled
-    the time of checking a tree like `keras/src`)."""
+    own source imports its private `keras.src` and is no training script (compiling every one of
+    them doubled the time of checking a tree like `keras/src`)."""
     if not any(word in data for word in _KERAS_WORDS):
         return []
-    if _plain_script(units) and not _IMPORTS_KERAS_API.search(data):
+    if _plain_script(units) and (_IMPORTS_KERAS_SOURCE.search(data) or not _IMPORTS_KERAS_API.search(data)):
         return []
     from bnlint.script.chunks import check_syntax
 
