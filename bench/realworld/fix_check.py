@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from extract import checkout_dir, load_labels
 
-from bnlint.script.source import load_notebook, neutralise_magics
+from bnlint.script.source import load_notebook
 
 
 def _bnlint(*args: str) -> subprocess.CompletedProcess:
@@ -31,17 +31,22 @@ def _bnlint(*args: str) -> subprocess.CompletedProcess:
                           env={"PATH": "/usr/bin:/bin", "BNLINT_JOBS": "2", "PYTHONPATH": str(HERE.parents[1])})
 
 
-def _parses(path: pathlib.Path) -> bool:
+def _unparsable(path: pathlib.Path) -> set:
+    """Cells (notebook) or the file (None) that do not parse as Python."""
     data = path.read_bytes()
-    try:
-        if path.suffix == ".ipynb":
-            for cell in load_notebook(data).cells:
-                ast.parse(neutralise_magics(cell.text))
-        else:
+    bad = set()
+    if path.suffix == ".ipynb":
+        for index, cell in enumerate(load_notebook(data).cells):
+            try:
+                ast.parse(cell.python.text)   # what IPython runs (magics, shell lines cleaned up)
+            except (SyntaxError, ValueError):
+                bad.add(index)
+    else:
+        try:
             ast.parse(data)
-    except (SyntaxError, ValueError):
-        return False
-    return True
+        except (SyntaxError, ValueError):
+            bad.add(None)
+    return bad
 
 
 def main() -> int:
@@ -60,6 +65,7 @@ def main() -> int:
         print("no extracted files: run extract.py first")
         return 1
     before = {f: pathlib.Path(f).read_bytes() for f in files}
+    unparsable_before = {f: _unparsable(pathlib.Path(f)) for f in files}
     findings = json.loads(_bnlint("--output-format", "json", *files).stdout)
     offered = {f["path"] for f in findings if f["fix"] is not None and f["fix"]["edits"]}
     titles = [line for line in _bnlint("--diff", "--unsafe-fixes", *files).stdout.splitlines()
@@ -68,7 +74,8 @@ def main() -> int:
     after = {f: pathlib.Path(f).read_bytes() for f in files}
     changed = [f for f in files if after[f] != before[f]]
     unexpected = [f for f in changed if f not in offered]
-    broken = [f for f in changed if not _parses(pathlib.Path(f))]
+    # a cell that never parsed (a BN900 before the fix) does not count against the fix
+    broken = [f for f in changed if _unparsable(pathlib.Path(f)) - unparsable_before[f]]
     _bnlint("--fix", "--unsafe-fixes", *files)
     unstable = [f for f in files if pathlib.Path(f).read_bytes() != after[f]]
     by_rule = collections.Counter(line.split(": ", 1)[1].split()[0] for line in titles)
