@@ -202,3 +202,28 @@ def test_kerass_own_source_is_not_a_script_to_syntax_check():
     with pytest.raises(BnlintInputError) as info:
         run(b"import keras\n" + broken)
     assert info.value.code == "BN900" and info.value.line == 4
+
+
+_PASTED_FROM_A_NOTEBOOK = b"""\
+import tensorflow as tf
+try:
+    import tensorflow_similarity as tfsim
+except ModuleNotFoundError:
+    !pip install tensorflow_similarity
+    import tensorflow_similarity as tfsim
+%matplotlib inline
+base = tf.keras.applications.ResNet50(include_top=False, weights="imagenet")
+inputs = tf.keras.Input((224, 224, 3))
+x = base(inputs)
+"""
+
+
+def test_a_script_pasted_from_a_notebook_is_read_as_ipython_runs_it():
+    # keras-io's metric_learning_tf_similarity.py has a `!pip install` line: not Python, but IPython
+    [finding] = run(_PASTED_FROM_A_NOTEBOOK).findings
+    assert (finding.code, finding.line, finding.column) == ("BN003", 10, 5)
+    assert finding.fix is None and "IPython syntax" in finding.help
+    # broken beyond IPython's syntax: the Python syntax error is the BN900
+    with pytest.raises(BnlintInputError) as info:
+        run(_PASTED_FROM_A_NOTEBOOK + b"def build(:\n    pass\n")
+    assert info.value.code == "BN900" and info.value.line == 5

@@ -213,7 +213,7 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
         units = [(cell.number, cell.text, cell) for cell in notebook.cells] if notebook.python else []
     else:
         text = decode_script(data).text
-        units = [(None, text, None)]
+        units = [(None, text, _as_ipython(text))]
     if not enabled:
         return ScriptResult([], {})
     if not _worth_parsing(data, enabled, path):
@@ -296,6 +296,10 @@ def analyze_script(path: pathlib.Path, display_path: str, data: bytes, ctx: Rule
             if not any(key in seen for key in keys):
                 findings[keys[0]] = finding
             seen.update(keys)
+    if units and units[0][0] is None and units[0][2] is not None:
+        # read as IPython runs it: fixes edit Python source, which this file is not
+        findings = {key: dataclasses.replace(f, fix=None, help=f"{f.help} {_IPYTHON_NO_FIX}" if f.fix else f.help)
+                    for key, f in findings.items()}
     ordered = sorted([*findings.values(), *broken_cells], key=lambda f: f.sort_key)
     return ScriptResult(ordered, suppressions, _model_builds(facts))
 
@@ -377,6 +381,37 @@ def _syntax_errors(units, display_path: str, data: bytes) -> list[Finding]:
             if cell is None:
                 raise BnlintInputError("expression nested too deeply to parse") from None
     return found
+
+
+# A line that starts (after indentation) with IPython's `!shell` or `%magic` syntax.
+_IPYTHON_LINE = re.compile(r"^[ \t]*(?:![A-Za-z]|%{1,2}[A-Za-z])", re.M)
+_IPYTHON_NO_FIX = "(No automatic fix: the file uses IPython syntax, `!` / `%` lines.)"
+
+
+@dataclasses.dataclass(frozen=True)
+class _ScriptAsCell:
+    """A script pasted from a notebook (`!pip install ...` lines): read as IPython would run it."""
+
+    python: object              # ipython_input.CellPython
+
+
+def _as_ipython(text: str) -> _ScriptAsCell | None:
+    """Only when the file is not Python but IPython's cleanup makes it so (a notebook export)."""
+    if not _IPYTHON_LINE.search(text):
+        return None
+    try:
+        compile(text, "<script>", "exec", dont_inherit=True)
+        return None
+    except (SyntaxError, ValueError):
+        pass
+    from bnlint.script.ipython_input import cell_python
+
+    python = cell_python(text)
+    try:
+        compile(python.text, "<script>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None                 # broken either way: the Python syntax error is the BN900
+    return _ScriptAsCell(python)
 
 
 _PYTHON2_NO_FIX = "(No automatic fix: bnlint reads this Python 2 source but does not rewrite it.)"
