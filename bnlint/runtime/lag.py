@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bnlint.runtime.keras_env import KerasRuntime
-from bnlint.runtime.measure import LayerGap, Measurement, _role, layer_gaps
+from bnlint.runtime.measure import DivergedLayers, LayerGap, Measurement, _role, layer_gaps
 
 
 @dataclass
-class LagCheck:
+class LagCheck(DivergedLayers):
     """One epoch-end check: the lag of every BN layer that trained in training mode since the last one."""
 
     epoch: int                        # 0-based epoch at whose end it ran
@@ -49,18 +49,6 @@ class LagCheck:
     untouched: int                    # BN layers whose statistics did not move (inference mode / frozen)
     notes: list[str] = field(default_factory=list)
     held: Measurement | None = None   # the held batch in both modes, when it ran at this check
-
-    @property
-    def diverged_layers(self) -> list[LayerGap]:
-        return [layer for layer in self.layers if layer.diverged]
-
-    @property
-    def first_divergent(self) -> LayerGap | None:
-        return next(iter(self.diverged_layers), None)
-
-    @property
-    def diverged(self) -> bool:
-        return bool(self.diverged_layers)
 
 
 @dataclass

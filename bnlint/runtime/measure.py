@@ -58,20 +58,10 @@ class LayerGap:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
 
 
-@dataclass
-class Measurement:
-    keras: str                       # "Keras 3.15.1 (tensorflow backend)"
-    target: KerasTarget
-    emulated: bool
-    samples: int
-    batch_size: int
-    threshold: float
-    layers: list[LayerGap]
-    predictions: int                 # compared predictions (samples, or positions of a dense output)
-    disagreeing: int                 # predictions whose class differs between the modes
-    per_sample: bool                 # one prediction per sample
-    largest_difference: float        # max |training-mode output - inference-mode output|
-    notes: list[str] = field(default_factory=list)
+class DivergedLayers:
+    """What a result with per-layer gaps (`layers`) says about divergence."""
+
+    layers: list
 
     @property
     def diverged_layers(self) -> list[LayerGap]:
@@ -84,6 +74,22 @@ class Measurement:
     @property
     def diverged(self) -> bool:
         return bool(self.diverged_layers)
+
+
+@dataclass
+class Measurement(DivergedLayers):
+    keras: str                       # "Keras 3.15.1 (tensorflow backend)"
+    target: KerasTarget
+    emulated: bool
+    samples: int
+    batch_size: int
+    threshold: float
+    layers: list[LayerGap]
+    predictions: int                 # compared predictions (samples, or positions of a dense output)
+    disagreeing: int                 # predictions whose class differs between the modes
+    per_sample: bool                 # one prediction per sample
+    largest_difference: float        # max |training-mode output - inference-mode output|
+    notes: list[str] = field(default_factory=list)
 
     @property
     def disagreement(self) -> float:
