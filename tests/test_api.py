@@ -10,7 +10,7 @@ import pytest
 import scenarios
 from conftest import FIXTURES, ROOT
 
-BN005 = "import keras\nkeras.backend.set_learning_phase(1)\n"
+BN005 = "import keras\nkeras.backend.set_learning_phase(1)\nnorm = keras.layers.BatchNormalization()\n"
 
 
 def test_import_bnlint_stays_light_and_check_source_imports_no_tensorflow():

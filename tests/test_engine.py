@@ -15,6 +15,7 @@ LEARNING_PHASE = textwrap.dedent('''\
     tf.keras.backend.set_learning_phase(
         1,
     ){comment2}
+    norm = tf.keras.layers.BatchNormalization()
 ''')
 
 
@@ -51,7 +52,8 @@ def test_noqa_on_the_first_line_of_a_multiline_statement(run_cli, tmp_path):
 
 def test_a_string_that_looks_like_noqa_does_not_suppress(run_cli, tmp_path):
     script = tmp_path / "train.py"
-    script.write_text('import tensorflow as tf\nnote = "# noqa"; tf.keras.backend.set_learning_phase(1)\n')
+    script.write_text('import tensorflow as tf\nnote = "# noqa"; tf.keras.backend.set_learning_phase(1)\n'
+                      'norm = tf.keras.layers.BatchNormalization()\n')
     code, out, _ = run_cli("--no-config", "--output-format", "json", script)
     assert codes_at(out) == [("BN005", 2)]
 

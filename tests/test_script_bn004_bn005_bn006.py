@@ -86,13 +86,20 @@ def test_learning_phase(call, fires):
 
 
 def test_learning_phase_messages_per_target():
-    source = "import tensorflow as tf\ntf.keras.backend.set_learning_phase(1)\n"
+    source = "import tensorflow as tf\ntf.keras.backend.set_learning_phase(1)\nbn = tf.keras.layers.BatchNormalization()\n"
     [finding] = findings(source)
     assert finding.message == ("`tf.keras.backend.set_learning_phase(1)` forces training mode: BN uses batch "
                                "statistics in predict() too")
     assert "deprecated" in finding.help
     [legacy] = findings(source, target="2.2.4")
     assert "set_learning_phase(0)" in legacy.help
+
+
+def test_learning_phase_without_any_bn_in_sight_is_not_a_bn_bug():
+    # the TF 1.x autograph guide flips the phase to show dropout; no BN layer, no pretrained base
+    source = "import tensorflow as tf\nK = tf.keras.backend\nfor phase in [0, 1]:\n    K.set_learning_phase(phase)\n"
+    assert where(source) == []
+    assert where(source + "bn = tf.keras.layers.BatchNormalization()\n") == [("BN005", 4, 5)]
 
 
 # --- BN006 -------------------------------------------------------------------------------------

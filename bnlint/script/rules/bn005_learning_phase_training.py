@@ -14,6 +14,8 @@ CODE = "BN005"
 
 
 def check(facts: Facts, target: KerasTarget):
+    if not _bn_in_play(facts):
+        return      # no BN layer anywhere in sight: the phase changes dropout, not what this rule is about
     for event in facts.events:
         if not isinstance(event, LearningPhase) or event.value == "0" or event.site.external:
             continue
@@ -31,3 +33,9 @@ def check(facts: Facts, target: KerasTarget):
             help_text = ("Remove it (deprecated in TF 2, gone in Keras 3) and pass `training=` to layer or model "
                          "calls instead.")
         yield Report(CODE, event.site, message, help_text)
+
+
+def _bn_in_play(facts: Facts) -> bool:
+    """A pretrained base or a loaded model (whose layers may be BN), or BatchNormalization layers the
+    code builds."""
+    return bool(facts.bases) or any("BatchNorm" in source.text for source in facts.sources)
