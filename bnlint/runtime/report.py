@@ -46,17 +46,19 @@ def agreement(m: Measurement) -> str:
             f"({m.disagreeing} of {m.predictions}, largest output difference {_num(m.largest_difference)})")
 
 
+def _more_diverged(result) -> str:
+    """"; 2 more BN layers over the threshold" after the first divergent layer (or nothing)."""
+    more = len(result.diverged_layers) - 1
+    return f"; {more} more BN layer{'s' if more > 1 else ''} over the threshold" if more > 0 else ""
+
+
 def verdict(m: Measurement) -> str:
     """One line: how often the modes disagree, where the divergence starts, with the numbers."""
     outputs = agreement(m)
     first = m.first_divergent
     if first is not None:
-        more = len(m.diverged_layers) - 1
-        text = (f"{outputs}; divergence starts at '{first.path}': {layer_numbers(first)}, gap {_num(first.gap)}; "
-                f"{updates_phrase(first, m.threshold)}")
-        if more:
-            text += f"; {more} more BN layer{'s' if more > 1 else ''} over the threshold"
-        return text
+        return (f"{outputs}; divergence starts at '{first.path}': {layer_numbers(first)}, gap {_num(first.gap)}; "
+                f"{updates_phrase(first, m.threshold)}{_more_diverged(m)}")
     if not m.layers:
         return f"{outputs}; no BatchNormalization layer ran on this data"
     batch = [layer for layer in m.layers if layer.training_mode == "batch"]
@@ -80,11 +82,8 @@ def lag_verdict(check: LagCheck) -> str:
     steps = f"after {check.steps} training step{'s' if check.steps != 1 else ''}"
     first = check.first_divergent
     if first is not None:
-        more = len(check.diverged_layers) - 1
         text = (f"{steps}, '{first.path}' lags behind the training batches: {layer_numbers(first)}, "
-                f"gap {_num(first.gap)}; {updates_phrase(first, check.threshold)}")
-        if more:
-            text += f"; {more} more BN layer{'s' if more > 1 else ''} over the threshold"
+                f"gap {_num(first.gap)}; {updates_phrase(first, check.threshold)}{_more_diverged(check)}")
     elif check.layers:
         worst = max(check.layers, key=lambda layer: layer.gap)
         text = (f"{steps}, the moving statistics follow the training batches: largest gap {_num(worst.gap)} at "
